@@ -1,0 +1,171 @@
+// Streaming XML parser for an XMPP stream (RFC 6120 §4): bytes in, depth-1 stanzas out.
+// https://xmpp.org/rfcs/rfc6120.html#streams
+//
+// Built on ltx's SAX tokenizer (SaxLtx), which keeps the not-yet-terminated tail of its
+// input in memory. To keep memory bounded with a hostile peer we never feed it more than
+// `maxStanzaBytes` since the last stanza boundary: input is cut after every '>' (the only
+// character on which SaxLtx emits start/end events), so after each piece we know exactly
+// whether a stanza (or the stream header) ended, and the byte count restarts at 0 there.
+// Whitespace between stanzas (keepalives) is dropped before it reaches SaxLtx, so a quiet
+// peer that only pings never accumulates anything. SaxLtx recognises the end of a comment
+// or processing instruction ("-->", "?>") by looking back at the previous characters of
+// the same write, so up to two trailing '-', '?' or ']' of a chunk are held back and fed
+// with the next one (the XML declaration split across TCP reads would otherwise hang).
+//
+// Bytes are decoded with a streaming TextDecoder: a multi-byte character split across
+// chunks decodes whole, and invalid UTF-8 becomes U+FFFD instead of throwing.
+
+import { Element } from "ltx";
+import SaxLtx from "ltx/src/parsers/ltx.js";
+
+export type StreamParserEvent =
+  | { type: "stream-start"; attrs: Record<string, string> }
+  | { type: "stanza"; element: Element }
+  | { type: "stream-end" }
+  | { type: "error"; condition: StreamParserErrorCondition; detail: string };
+
+/** RFC 6120 §4.9.3 stream error conditions the parser can detect. */
+export type StreamParserErrorCondition = "policy-violation" | "not-well-formed";
+
+export interface StreamParserOptions {
+  /** Most bytes a single stanza (and any junk before it) may take; default 1 MiB. */
+  maxStanzaBytes?: number;
+  /** Deepest element nesting inside a stanza (the stanza itself is 1); default 64. */
+  maxDepth?: number;
+}
+
+export interface StreamParser {
+  /** Feed raw bytes (or already-decoded text); returns the events they completed, in order. */
+  write(chunk: Uint8Array | string): StreamParserEvent[];
+  /** Bytes fed since the last stanza boundary (what the parser may be holding). */
+  readonly pendingBytes: number;
+  /** True after an error or the end of the stream: later input is ignored. */
+  readonly closed: boolean;
+}
+
+export const DEFAULT_MAX_STANZA_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_DEPTH = 64;
+const STREAM_ROOT = "stream:stream";
+const LEADING_WHITESPACE = /^[ \t\r\n]+/;
+const LOOKBEHIND_TAIL = /[-?\]]{1,2}$/;
+
+export function createStreamParser(options: StreamParserOptions = {}): StreamParser {
+  const { maxStanzaBytes = DEFAULT_MAX_STANZA_BYTES, maxDepth = DEFAULT_MAX_DEPTH } = options;
+  const decoder = new TextDecoder("utf-8");
+  const sax = new SaxLtx();
+  let events: StreamParserEvent[] = [];
+  let inStream = false;
+  let current: Element | null = null; // innermost open element of the stanza being built
+  let depth = 0; // nesting inside the current stanza
+  let boundary = false; // a stanza or the stream header ended in the piece just fed
+  let betweenStanzas = true; // SaxLtx is in text state right after a boundary
+  let pendingBytes = 0;
+  let closed = false;
+  let carry = ""; // held-back tail, see the file comment
+
+  function fail(condition: StreamParserErrorCondition, detail: string): void {
+    if (closed) return;
+    closed = true;
+    current = null;
+    events.push({ type: "error", condition, detail });
+  }
+
+  sax.on("startElement", function onStart(name, attrs) {
+    if (closed) return;
+    if (!inStream) {
+      if (name !== STREAM_ROOT) return fail("not-well-formed", `root element is <${name}>`);
+      inStream = true;
+      boundary = true;
+      events.push({ type: "stream-start", attrs: { ...attrs } });
+      return;
+    }
+    if (depth + 1 > maxDepth) return fail("policy-violation", `stanza nesting exceeds ${maxDepth}`);
+    const element = new Element(name, attrs);
+    current = current === null ? element : current.cnode(element);
+    depth += 1;
+  });
+
+  sax.on("endElement", function onEnd(name) {
+    if (closed) return;
+    if (current === null) {
+      if (inStream && name === STREAM_ROOT) {
+        closed = true;
+        events.push({ type: "stream-end" });
+        return;
+      }
+      return fail("not-well-formed", `unexpected </${name}>`);
+    }
+    if (name !== current.name) return fail("not-well-formed", `</${name}> closes <${current.name}>`);
+    depth -= 1;
+    if (depth === 0) {
+      events.push({ type: "stanza", element: current });
+      current = null;
+      boundary = true;
+    } else {
+      current = current.parent ?? null;
+    }
+  });
+
+  sax.on("text", function onText(text) {
+    // Character data at depth 1 is not allowed (RFC 6120 §11.7) and is ignored here; it still
+    // counts toward the byte limit, so it cannot grow without bound.
+    if (!closed && current !== null) current.t(text);
+  });
+
+  function feed(piece: string): void {
+    let text = piece;
+    if (betweenStanzas) {
+      text = text.replace(LEADING_WHITESPACE, "");
+      if (text === "") return;
+      betweenStanzas = false;
+    }
+    const bytes = Buffer.byteLength(text, "utf8");
+    if (pendingBytes + bytes > maxStanzaBytes) {
+      return fail("policy-violation", `stanza exceeds ${maxStanzaBytes} bytes`);
+    }
+    pendingBytes += bytes;
+    boundary = false;
+    try {
+      sax.write(text);
+    } catch {
+      // ltx's entity decoder throws on illegal entities and character references; its
+      // message quotes the input, which must not reach a log line (D17).
+      return fail("not-well-formed", "illegal entity or character reference");
+    }
+    if (boundary && !closed) {
+      pendingBytes = 0;
+      betweenStanzas = true;
+    }
+  }
+
+  function write(chunk: Uint8Array | string): StreamParserEvent[] {
+    if (closed) return [];
+    events = [];
+    const decoded = typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
+    const text = carry + decoded;
+    carry = "";
+    let start = 0;
+    while (!closed) {
+      const gt = text.indexOf(">", start);
+      if (gt === -1) break;
+      feed(text.slice(start, gt + 1));
+      start = gt + 1;
+    }
+    if (!closed && start < text.length) {
+      const tail = text.slice(start);
+      carry = LOOKBEHIND_TAIL.exec(tail.slice(-2))?.[0] ?? "";
+      if (tail.length > carry.length) feed(tail.slice(0, tail.length - carry.length));
+    }
+    return events;
+  }
+
+  return {
+    write,
+    get pendingBytes() {
+      return pendingBytes;
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}
