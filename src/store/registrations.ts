@@ -1,0 +1,137 @@
+/**
+ * Registration queries, written once for both drivers. Writes are returned as unexecuted
+ * drizzle queries so db.ts can run a whole batch in one transaction (bun:sqlite) or one
+ * atomic libSQL batch (remote).
+ * @module
+ */
+import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
+import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
+import type { Registration, StoreOp } from "../core/types.ts";
+import * as schema from "./schema.ts";
+import { pushHistory, registrations, removals } from "./schema.ts";
+
+/** A drizzle SQLite database of either driver, over our schema. */
+export type AnyDb = BaseSQLiteDatabase<"sync" | "async", unknown, typeof schema>;
+
+/** An unexecuted write; db.ts runs it with `.run()` or in a libSQL batch. */
+export interface WriteQuery {
+  run(): unknown;
+}
+
+type RegistrationRow = typeof registrations.$inferSelect;
+
+/** Row → domain value (the columns mirror `Registration` one to one). */
+export function toRegistration(row: RegistrationRow): Registration {
+  return {
+    user: row.user,
+    identifier: row.identifier,
+    jid: row.jid,
+    node: row.node,
+    includePayload: row.includePayload,
+    publishOptions: row.publishOptions,
+    clientId: row.clientId,
+    resource: row.resource,
+    language: row.language,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    errorCount: row.errorCount,
+    lastError: row.lastError,
+    lastErrorAt: row.lastErrorAt,
+  };
+}
+
+export async function selectByUser(db: AnyDb, user: string): Promise<Registration[]> {
+  const rows = await db
+    .select()
+    .from(registrations)
+    .where(eq(registrations.user, user))
+    .orderBy(asc(registrations.identifier));
+  return rows.map(toRegistration);
+}
+
+export async function selectCount(db: AnyDb): Promise<number> {
+  const rows = await db.select({ n: count() }).from(registrations);
+  return rows[0]?.n ?? 0;
+}
+
+export async function selectUsers(db: AnyDb, opts: { limit: number; after?: string }): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ user: registrations.user })
+    .from(registrations)
+    .where(opts.after === undefined ? undefined : gt(registrations.user, opts.after))
+    .orderBy(asc(registrations.user))
+    .limit(clampLimit(opts.limit));
+  return rows.map((r) => r.user);
+}
+
+/** The writes for a list of ops, in order. Ops that change nothing (delete of no identifiers) add no query. */
+export function writesFor(db: AnyDb, ops: StoreOp[]): WriteQuery[] {
+  return ops.flatMap((op) => writesForOp(db, op));
+}
+
+function writesForOp(db: AnyDb, op: StoreOp): WriteQuery[] {
+  switch (op.op) {
+    case "upsert":
+      return [upsert(db, op.registration)];
+    case "delete":
+      if (op.identifiers.length === 0) return [];
+      return [
+        db
+          .delete(registrations)
+          .where(and(eq(registrations.user, op.user), inArray(registrations.identifier, op.identifiers))),
+      ];
+    case "delete-user":
+      // D14: the user's registrations and their history (push history and removal records) go at once.
+      return [
+        db.delete(registrations).where(eq(registrations.user, op.user)),
+        db.delete(pushHistory).where(eq(pushHistory.user, op.user)),
+        db.delete(removals).where(eq(removals.user, op.user)),
+      ];
+    case "error-count":
+      return [
+        db
+          .update(registrations)
+          .set({ errorCount: op.errorCount, lastError: op.lastError, lastErrorAt: op.lastErrorAt })
+          .where(and(eq(registrations.user, op.user), eq(registrations.identifier, op.identifier))),
+      ];
+    default:
+      return assertNever(op);
+  }
+}
+
+function upsert(db: AnyDb, r: Registration): WriteQuery {
+  return db
+    .insert(registrations)
+    .values(toRow(r))
+    .onConflictDoUpdate({
+      target: [registrations.user, registrations.identifier],
+      set: {
+        jid: sql`excluded.jid`,
+        node: sql`excluded.node`,
+        includePayload: sql`excluded.include_payload`,
+        publishOptions: sql`excluded.publish_options`,
+        clientId: sql`excluded.client_id`,
+        resource: sql`excluded.resource`,
+        language: sql`excluded.language`,
+        createdAt: sql`excluded.created_at`,
+        updatedAt: sql`excluded.updated_at`,
+        errorCount: sql`excluded.error_count`,
+        lastError: sql`excluded.last_error`,
+        lastErrorAt: sql`excluded.last_error_at`,
+      },
+    });
+}
+
+function toRow(r: Registration): typeof registrations.$inferInsert {
+  return { ...toRegistration(r) };
+}
+
+/** Limits come from API callers: at least 1, at most 10000. */
+export function clampLimit(limit: number): number {
+  if (!Number.isFinite(limit)) return 1;
+  return Math.min(10_000, Math.max(1, Math.floor(limit)));
+}
+
+function assertNever(x: never): never {
+  throw new Error(`Cannot build store write: unknown op ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,76 @@
+/**
+ * Drizzle tables of the registration store. Generated migrations live in ./migrations
+ * (`npm run db:generate`); never regenerate or renumber a committed migration (toolchain.md).
+ * @module
+ */
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/**
+ * One row per push registration; mirrors `Registration` in src/core/types.ts.
+ * The primary key (user, identifier) is also the by-user index: SQLite serves
+ * `WHERE user = ?` from its leftmost column, so a separate index would only cost writes.
+ */
+export const registrations = sqliteTable(
+  "registrations",
+  {
+    user: text("user").notNull(),
+    identifier: text("identifier").notNull(),
+    jid: text("jid").notNull(),
+    node: text("node"),
+    includePayload: integer("include_payload", { mode: "boolean" }).notNull(),
+    publishOptions: text("publish_options"),
+    clientId: text("client_id"),
+    resource: text("resource"),
+    language: text("language"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    errorCount: integer("error_count").notNull().default(0),
+    lastError: text("last_error"),
+    lastErrorAt: integer("last_error_at"),
+  },
+  (t) => [primaryKey({ columns: [t.user, t.identifier] })],
+);
+
+/** Small key/value table for store-level facts (e.g. a schema marker, instance data). */
+export const meta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});
+
+/** Per-registration push history (D17: never a body). Added by migration 0001. */
+export const pushHistory = sqliteTable(
+  "push_history",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    user: text("user").notNull(),
+    identifier: text("identifier").notNull(),
+    publishId: text("publish_id"),
+    trigger: text("trigger"),
+    important: integer("important", { mode: "boolean" }).notNull(),
+    outcome: text("outcome").notNull(),
+    latencyMs: integer("latency_ms"),
+    error: text("error"),
+  },
+  (t) => [
+    index("push_history_user_at_idx").on(t.user, t.at),
+    index("push_history_user_identifier_at_idx").on(t.user, t.identifier, t.at),
+    index("push_history_at_idx").on(t.at),
+  ],
+);
+
+/** Registrations that went away, with the reason (D3, D13, D18). Added by migration 0001. */
+export const removals = sqliteTable(
+  "removals",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    user: text("user").notNull(),
+    identifier: text("identifier").notNull(),
+    jid: text("jid"),
+    node: text("node"),
+    reason: text("reason").notNull(),
+    detail: text("detail"),
+  },
+  (t) => [index("removals_user_at_idx").on(t.user, t.at), index("removals_at_idx").on(t.at)],
+);

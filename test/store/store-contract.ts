@@ -1,0 +1,247 @@
+/**
+ * The Store contract, run against each driver (store-sqlite.test.ts, store-remote.test.ts).
+ * @module
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { Registration } from "../../src/core/types.ts";
+import type { HistoryRow, Store } from "../../src/store/types.ts";
+
+export function registration(over: Partial<Registration> & { user: string; identifier: string }): Registration {
+  return {
+    jid: "push.example.net",
+    node: over.identifier,
+    includePayload: false,
+    publishOptions: null,
+    clientId: null,
+    resource: null,
+    language: null,
+    createdAt: 1_000,
+    updatedAt: 1_000,
+    errorCount: 0,
+    lastError: null,
+    lastErrorAt: null,
+    ...over,
+  };
+}
+
+export function historyRow(over: Partial<HistoryRow> & { at: number }): HistoryRow {
+  return {
+    user: "alice",
+    identifier: "push.example.net<a",
+    publishId: null,
+    trigger: "offline",
+    important: true,
+    outcome: "sent",
+    ...over,
+  };
+}
+
+/** Registers the contract tests; `open` returns a fresh, empty, migrated store each time. */
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  describe(`${name} store contract`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    test("ping() answers true on an open store and false after close()", async () => {
+      expect(await store.ping()).toBe(true);
+      await store.close();
+      expect(await store.ping()).toBe(false);
+      await store.close(); // idempotent
+    });
+
+    test("upsert stores every Registration field and listByUser() returns it unchanged", async () => {
+      const full = registration({
+        user: "alice",
+        identifier: "push.example.net<n1",
+        node: "n1",
+        includePayload: true,
+        publishOptions: "<x xmlns='jabber:x:data' type='submit'><field var='secret'><value>s3</value></field></x>",
+        clientId: "c-1",
+        resource: "phone",
+        language: "de",
+        createdAt: 1_700_000_000_123,
+        updatedAt: 1_700_000_000_456,
+        errorCount: 3,
+        lastError: "cancel/item-not-found",
+        lastErrorAt: 1_700_000_000_789,
+      });
+      await store.apply([{ op: "upsert", registration: full }]);
+      expect(await store.listByUser("alice")).toEqual([full]);
+      expect(await store.listByUser("bob")).toEqual([]);
+    });
+
+    test("upsert with an existing identifier replaces the stored registration", async () => {
+      const first = registration({ user: "alice", identifier: "a", resource: "r1", errorCount: 5, lastError: "x" });
+      const second = registration({ user: "alice", identifier: "a", resource: "r2", updatedAt: 2_000, node: null });
+      await store.apply([{ op: "upsert", registration: first }]);
+      await store.apply([{ op: "upsert", registration: second }]);
+      expect(await store.listByUser("alice")).toEqual([second]);
+      expect(await store.countRegistrations()).toBe(1);
+    });
+
+    test("listByUser() returns only that user's registrations, ordered by identifier", async () => {
+      await store.apply([
+        { op: "upsert", registration: registration({ user: "alice", identifier: "c" }) },
+        { op: "upsert", registration: registration({ user: "alice", identifier: "a" }) },
+        { op: "upsert", registration: registration({ user: "bob", identifier: "b" }) },
+      ]);
+      expect((await store.listByUser("alice")).map((r) => r.identifier)).toEqual(["a", "c"]);
+      expect((await store.listByUser("bob")).map((r) => r.identifier)).toEqual(["b"]);
+    });
+
+    test("delete removes only the listed identifiers of that user", async () => {
+      await store.apply([
+        { op: "upsert", registration: registration({ user: "alice", identifier: "a" }) },
+        { op: "upsert", registration: registration({ user: "alice", identifier: "b" }) },
+        { op: "upsert", registration: registration({ user: "alice", identifier: "c" }) },
+        { op: "upsert", registration: registration({ user: "bob", identifier: "a" }) },
+      ]);
+      await store.apply([{ op: "delete", user: "alice", identifiers: ["a", "c", "missing"] }]);
+      await store.apply([{ op: "delete", user: "alice", identifiers: [] }]);
+      expect((await store.listByUser("alice")).map((r) => r.identifier)).toEqual(["b"]);
+      expect((await store.listByUser("bob")).map((r) => r.identifier)).toEqual(["a"]);
+    });
+
+    test("D13 error-count op writes the counter and the last error of one registration", async () => {
+      await store.apply([
+        { op: "upsert", registration: registration({ user: "alice", identifier: "a" }) },
+        { op: "upsert", registration: registration({ user: "alice", identifier: "b" }) },
+      ]);
+      await store.apply([
+        { op: "error-count", user: "alice", identifier: "a", errorCount: 7, lastError: "cancel/gone", lastErrorAt: 5_000 },
+      ]);
+      const [a, b] = await store.listByUser("alice");
+      expect(a).toMatchObject({ identifier: "a", errorCount: 7, lastError: "cancel/gone", lastErrorAt: 5_000 });
+      expect(b).toMatchObject({ identifier: "b", errorCount: 0, lastError: null, lastErrorAt: null });
+      await store.apply([{ op: "error-count", user: "alice", identifier: "a", errorCount: 0, lastError: null, lastErrorAt: null }]);
+      expect((await store.listByUser("alice"))[0]).toMatchObject({ errorCount: 0, lastError: null, lastErrorAt: null });
+    });
+
+    test("D14 delete-user removes the user's registrations, push history and removal records, nobody else's", async () => {
+      await store.apply([
+        { op: "upsert", registration: registration({ user: "alice", identifier: "a" }) },
+        { op: "upsert", registration: registration({ user: "alice", identifier: "b" }) },
+        { op: "upsert", registration: registration({ user: "bob", identifier: "a" }) },
+      ]);
+      await store.addHistory([historyRow({ at: 1, user: "alice" }), historyRow({ at: 2, user: "bob" })]);
+      await store.addRemoval({ at: 3, user: "alice", identifier: "z", jid: "p", node: "n", reason: "disabled", detail: null });
+      await store.addRemoval({ at: 4, user: "bob", identifier: "z", jid: "p", node: "n", reason: "disabled", detail: null });
+      await store.apply([{ op: "delete-user", user: "alice" }]);
+      expect(await store.listByUser("alice")).toEqual([]);
+      expect(await store.listHistory({ user: "alice", limit: 10 })).toEqual([]);
+      expect(await store.listRemovals({ user: "alice", limit: 10 })).toEqual([]);
+      expect(await store.listByUser("bob")).toHaveLength(1);
+      expect(await store.listHistory({ user: "bob", limit: 10 })).toHaveLength(1);
+      expect(await store.listRemovals({ user: "bob", limit: 10 })).toHaveLength(1);
+    });
+
+    test("D4 apply() is atomic: a failing op rolls back every op of the batch", async () => {
+      const kept = registration({ user: "alice", identifier: "kept" });
+      await store.apply([{ op: "upsert", registration: kept }]);
+      // jid is NOT NULL: the third op violates a constraint after two ops already ran.
+      const broken = { ...registration({ user: "alice", identifier: "bad" }), jid: null as unknown as string };
+      const batch = store.apply([
+        { op: "upsert", registration: registration({ user: "alice", identifier: "new" }) },
+        { op: "delete", user: "alice", identifiers: ["kept"] },
+        { op: "upsert", registration: broken },
+      ]);
+      await expect(batch).rejects.toThrow(/NOT NULL/);
+      expect(await store.listByUser("alice")).toEqual([kept]);
+      // and the store still works afterwards
+      await store.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "new" }) }]);
+      expect(await store.countRegistrations()).toBe(2);
+    });
+
+    test("apply() rejects once the store is closed", async () => {
+      await store.close();
+      await expect(store.apply([{ op: "upsert", registration: registration({ user: "a", identifier: "a" }) }])).rejects.toThrow();
+    });
+
+    test("apply([]) is a no-op", async () => {
+      await store.apply([]);
+      expect(await store.countRegistrations()).toBe(0);
+    });
+
+    test("countRegistrations() counts across users", async () => {
+      expect(await store.countRegistrations()).toBe(0);
+      await store.apply([
+        { op: "upsert", registration: registration({ user: "alice", identifier: "a" }) },
+        { op: "upsert", registration: registration({ user: "alice", identifier: "b" }) },
+        { op: "upsert", registration: registration({ user: "bob", identifier: "a" }) },
+      ]);
+      expect(await store.countRegistrations()).toBe(3);
+    });
+
+    test("listUsers() pages distinct users in ascending order after a cursor", async () => {
+      const users = ["dave", "alice", "carol", "bob", "erin"];
+      await store.apply(
+        users.flatMap((user) => [
+          { op: "upsert" as const, registration: registration({ user, identifier: "a" }) },
+          { op: "upsert" as const, registration: registration({ user, identifier: "b" }) },
+        ]),
+      );
+      expect(await store.listUsers({ limit: 2 })).toEqual(["alice", "bob"]);
+      expect(await store.listUsers({ limit: 2, after: "bob" })).toEqual(["carol", "dave"]);
+      expect(await store.listUsers({ limit: 2, after: "dave" })).toEqual(["erin"]);
+      expect(await store.listUsers({ limit: 2, after: "erin" })).toEqual([]);
+      expect(await store.listUsers({ limit: 100 })).toEqual(["alice", "bob", "carol", "dave", "erin"]);
+    });
+
+    test("addHistory() stores rows in batches and listHistory() returns the newest first", async () => {
+      // 1203 rows cross the 500-row statement chunking twice.
+      const rows = Array.from({ length: 1203 }, (_, i) => historyRow({ at: 10_000 + i, publishId: `p${i}` }));
+      await store.addHistory(rows);
+      const newest = await store.listHistory({ user: "alice", limit: 3 });
+      expect(newest.map((r) => r.publishId)).toEqual(["p1202", "p1201", "p1200"]);
+      expect(await store.listHistory({ user: "alice", limit: 5000 })).toHaveLength(1203);
+      await store.addHistory([]);
+    });
+
+    test("listHistory() returns every field, nulls for absent optional ones, and filters by identifier", async () => {
+      await store.addHistory([
+        historyRow({ at: 1, identifier: "a", publishId: "p1", trigger: "archive", important: false, outcome: "ok", latencyMs: 42 }),
+        historyRow({ at: 2, identifier: "b", publishId: null, trigger: null, outcome: "error", error: "cancel/gone" }),
+        historyRow({ at: 3, identifier: "a", user: "bob" }),
+      ]);
+      const all = await store.listHistory({ user: "alice", limit: 10 });
+      expect(all.map(({ id: _id, ...rest }) => rest)).toEqual([
+        { at: 2, user: "alice", identifier: "b", publishId: null, trigger: null, important: true, outcome: "error", latencyMs: null, error: "cancel/gone" },
+        { at: 1, user: "alice", identifier: "a", publishId: "p1", trigger: "archive", important: false, outcome: "ok", latencyMs: 42, error: null },
+      ]);
+      const onlyA = await store.listHistory({ user: "alice", identifier: "a", limit: 10 });
+      expect(onlyA.map((r) => r.publishId)).toEqual(["p1"]);
+    });
+
+    test("addHistory() is atomic: one bad row inserts nothing", async () => {
+      const bad = { ...historyRow({ at: 2 }), outcome: null as unknown as "sent" };
+      await expect(store.addHistory([historyRow({ at: 1 }), bad])).rejects.toThrow();
+      expect(await store.listHistory({ user: "alice", limit: 10 })).toEqual([]);
+    });
+
+    test("addRemoval() and listRemovals() keep the reason, newest first, optionally per user", async () => {
+      await store.addRemoval({ at: 1, user: "alice", identifier: "a", jid: "p.example", node: "n", reason: "evicted", detail: null });
+      await store.addRemoval({ at: 3, user: "bob", identifier: "b", jid: null, node: null, reason: "max-errors", detail: "cancel/item-not-found" });
+      await store.addRemoval({ at: 2, user: "alice", identifier: "c", jid: "p.example", node: null, reason: "disabled", detail: null });
+      const all = await store.listRemovals({ limit: 10 });
+      expect(all.map((r) => [r.at, r.user, r.reason])).toEqual([
+        [3, "bob", "max-errors"],
+        [2, "alice", "disabled"],
+        [1, "alice", "evicted"],
+      ]);
+      expect(all[0]).toMatchObject({ identifier: "b", jid: null, node: null, detail: "cancel/item-not-found" });
+      expect((await store.listRemovals({ user: "alice", limit: 1 })).map((r) => r.identifier)).toEqual(["c"]);
+    });
+
+    test("pruneHistory() deletes rows older than the cutoff and returns how many", async () => {
+      await store.addHistory([historyRow({ at: 100 }), historyRow({ at: 199 }), historyRow({ at: 200 }), historyRow({ at: 300 })]);
+      expect(await store.pruneHistory(200)).toBe(2);
+      expect((await store.listHistory({ user: "alice", limit: 10 })).map((r) => r.at)).toEqual([300, 200]);
+      expect(await store.pruneHistory(200)).toBe(0);
+    });
+  });
+}
