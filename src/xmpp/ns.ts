@@ -1,0 +1,36 @@
+/**
+ * XML namespaces and protocol constants used by the XMPP adapters.
+ * Bridge protocol: docs/bridge-protocol.md.
+ * @module
+ */
+
+/** XEP-0357 Push Notifications. */
+export const NS_PUSH = "urn:xmpp:push:0";
+/** Our bridge protocol, version 1 (docs/bridge-protocol.md). */
+export const NS_BRIDGE = "urn:cloud-notifyd:bridge:1";
+/** The bridge protocol version we speak (the `version` attribute of `<hello>`). */
+export const BRIDGE_VERSION = "1";
+
+/** XEP-0060 Publish-Subscribe. */
+export const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
+/** XEP-0004 Data Forms. */
+export const NS_DATA = "jabber:x:data";
+/** RFC 6120 stanza error conditions. */
+export const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+/** RFC 6120 client namespace (stanza copies inside bridge stanzas). */
+export const NS_CLIENT = "jabber:client";
+/** XEP-0114 component stream namespace. */
+export const NS_COMPONENT = "jabber:component:accept";
+/** XEP-0030 Service Discovery. */
+export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+/** XEP-0359 Unique and Stable Stanza IDs (`origin-id`, `stanza-id`). */
+export const NS_SID = "urn:xmpp:sid:0";
+/** XEP-0203 Delayed Delivery. */
+export const NS_DELAY = "urn:xmpp:delay";
+/** XEP-0280 Message Carbons. */
+export const NS_CARBONS = "urn:xmpp:carbons:2";
+/** XEP-0297 Stanza Forwarding. */
+export const NS_FORWARD = "urn:xmpp:forward:0";
+
+/** FORM_TYPE of the XEP-0357 summary form (B26). */
+export const PUSH_SUMMARY_FORM_TYPE = "urn:xmpp:push:summary";
