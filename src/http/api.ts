@@ -1,0 +1,166 @@
+/**
+ * The /api/v1 routes (bearer token). Every bad input is a 4xx with `{ error }`; only a
+ * failing dependency gives a 500 (handled in app.ts).
+ * Responses are built field by field from the deps' rows, so nothing unexpected (D17: a
+ * body) can leak through an extra property.
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+
+import { requireBearer } from "./auth.ts";
+import type { AdminDeps, HistoryRow, RegistrationView, RemovalRow } from "./deps.ts";
+import {
+  parseIdentifier,
+  parseLimit,
+  parseOptionalIdentifier,
+  parseTestPushBody,
+  parseUser,
+} from "./params.ts";
+import type { Parsed } from "./params.ts";
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export function createApi(deps: AdminDeps): Hono {
+  const api = new Hono();
+
+  api.use("*", requireBearer(deps.token));
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ error: `Cannot read body: larger than ${MAX_BODY_BYTES} bytes` }, 413),
+    }),
+  );
+  api.use("*", async function noStore(c, next) {
+    await next();
+    c.header("Cache-Control", "no-store");
+  });
+
+  api.get("/users/:user/registrations", async (c) => {
+    const user = parseUser(c.req.param("user"), deps.host);
+    if (!user.ok) return badRequest(c, user);
+    const rows = await deps.listRegistrations(user.value);
+    if (rows.length === 0) return noRegistrations(c, user.value);
+    return c.json({ user: user.value, registrations: rows.map(registrationJson) });
+  });
+
+  api.delete("/users/:user/registrations", async (c) => {
+    const user = parseUser(c.req.param("user"), deps.host);
+    if (!user.ok) return badRequest(c, user);
+    const removed = await deps.deleteRegistrations(user.value);
+    if (removed === 0) return noRegistrations(c, user.value);
+    return c.json({ user: user.value, removed });
+  });
+
+  api.delete("/users/:user/registrations/:identifier", async (c) => {
+    const user = parseUser(c.req.param("user"), deps.host);
+    if (!user.ok) return badRequest(c, user);
+    const identifier = parseIdentifier(c.req.param("identifier"));
+    if (!identifier.ok) return badRequest(c, identifier);
+    const removed = await deps.deleteRegistrations(user.value, identifier.value);
+    if (removed === 0) {
+      return c.json({ error: `Cannot delete registration: ${user.value} has no registration ${identifier.value}` }, 404);
+    }
+    return c.json({ user: user.value, removed });
+  });
+
+  api.post("/users/:user/test-push", async (c) => {
+    const user = parseUser(c.req.param("user"), deps.host);
+    if (!user.ok) return badRequest(c, user);
+    const identifier = parseTestPushBody(await c.req.text());
+    if (!identifier.ok) return badRequest(c, identifier);
+    const results = await deps.testPush(user.value, identifier.value);
+    if (results.length === 0) {
+      return identifier.value === undefined
+        ? noRegistrations(c, user.value)
+        : c.json({ error: `Cannot test push: ${user.value} has no registration ${identifier.value}` }, 404);
+    }
+    return c.json({
+      user: user.value,
+      results: results.map((r) => ({
+        identifier: r.identifier,
+        outcome: r.outcome,
+        error: r.error ?? null,
+        latencyMs: r.latencyMs ?? null,
+      })),
+    });
+  });
+
+  api.get("/users/:user/history", async (c) => {
+    const user = parseUser(c.req.param("user"), deps.host);
+    if (!user.ok) return badRequest(c, user);
+    const identifier = parseOptionalIdentifier(c.req.query("identifier"));
+    if (!identifier.ok) return badRequest(c, identifier);
+    const limit = parseLimit(c.req.query("limit"));
+    if (!limit.ok) return badRequest(c, limit);
+    const q = { user: user.value, limit: limit.value };
+    const rows = await deps.history(identifier.value === undefined ? q : { ...q, identifier: identifier.value });
+    return c.json({ user: user.value, history: rows.slice(0, limit.value).map(historyJson) });
+  });
+
+  api.get("/removals", async (c) => {
+    const rawUser = c.req.query("user");
+    const user: Parsed<string | undefined> =
+      rawUser === undefined || rawUser === "" ? { ok: true, value: undefined } : parseUser(rawUser, deps.host);
+    if (!user.ok) return badRequest(c, user);
+    const limit = parseLimit(c.req.query("limit"));
+    if (!limit.ok) return badRequest(c, limit);
+    const q = { limit: limit.value };
+    const rows = await deps.removals(user.value === undefined ? q : { ...q, user: user.value });
+    return c.json({ removals: rows.slice(0, limit.value).map(removalJson) });
+  });
+
+  api.get("/totals", async (c) => {
+    return c.json({ totals: await deps.totals() });
+  });
+
+  return api;
+}
+
+function badRequest(c: Context, parsed: { ok: false; error: string }): Response {
+  return c.json({ error: parsed.error }, 400);
+}
+
+function noRegistrations(c: Context, user: string): Response {
+  return c.json({ error: `Cannot find registrations: user ${user} has none` }, 404);
+}
+
+function iso(ms: number | null): string | null {
+  if (ms === null || !Number.isFinite(ms)) return null;
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+function registrationJson(r: RegistrationView) {
+  return {
+    identifier: r.identifier,
+    jid: r.jid,
+    node: r.node,
+    createdAt: iso(r.createdAt),
+    updatedAt: iso(r.updatedAt),
+    errorCount: r.errorCount,
+    lastError: r.lastError,
+    lastErrorAt: iso(r.lastErrorAt),
+    boundSessions: [...r.boundSessions],
+  };
+}
+
+function historyJson(r: HistoryRow) {
+  return {
+    at: iso(r.at),
+    identifier: r.identifier,
+    publishId: r.publishId,
+    trigger: r.trigger,
+    important: r.important,
+    outcome: r.outcome,
+    latencyMs: r.latencyMs,
+    error: r.error,
+  };
+}
+
+function removalJson(r: RemovalRow) {
+  return { at: iso(r.at), user: r.user, identifier: r.identifier, reason: r.reason, detail: r.detail };
+}

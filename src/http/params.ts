@@ -1,0 +1,94 @@
+/**
+ * Validation of admin API inputs (pure). Each parser returns a value or a 400 message.
+ * @module
+ */
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export const MAX_LOCALPART_BYTES = 1023;
+export const MAX_IDENTIFIER_BYTES = 4096;
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 1000;
+
+// RFC 6122 nodeprep prohibits these in a local part; whitespace and control characters too.
+const LOCALPART_FORBIDDEN = /["&'/:<>@\s\p{Cc}]/u;
+const CONTROL = /\p{Cc}/u;
+
+const encoder = new TextEncoder();
+
+function byteLength(s: string): number {
+  return encoder.encode(s).length;
+}
+
+function fail(error: string): { ok: false; error: string } {
+  return { ok: false, error };
+}
+
+/**
+ * A user given as a local part (`alice`) or a bare JID on our host (`alice@example.com`).
+ * Returns the local part, normalised nodeprep-ish (NFKC, lower case).
+ */
+export function parseUser(raw: string, host: string): Parsed<string> {
+  let local = raw;
+  const at = raw.indexOf("@");
+  if (at >= 0) {
+    const domain = raw.slice(at + 1);
+    if (domain.includes("/")) return fail("Cannot use user: give a local part or a bare JID, not a full JID");
+    if (domain.toLowerCase() !== host.toLowerCase()) {
+      return fail(`Cannot use user: JID is not on this server's host ${host}`);
+    }
+    local = raw.slice(0, at);
+  }
+  local = local.normalize("NFKC").toLowerCase();
+  if (local === "") return fail("Cannot use user: local part is empty");
+  if (byteLength(local) > MAX_LOCALPART_BYTES) {
+    return fail(`Cannot use user: local part is longer than ${MAX_LOCALPART_BYTES} bytes`);
+  }
+  if (LOCALPART_FORBIDDEN.test(local)) {
+    return fail("Cannot use user: local part contains a forbidden character (\"&'/:<>@, whitespace or control)");
+  }
+  return { ok: true, value: local };
+}
+
+/** A registration identifier as listed by the API: `${jid}<${node}`. */
+export function parseIdentifier(raw: string): Parsed<string> {
+  if (raw === "") return fail("Cannot use identifier: it is empty");
+  if (byteLength(raw) > MAX_IDENTIFIER_BYTES) {
+    return fail(`Cannot use identifier: it is longer than ${MAX_IDENTIFIER_BYTES} bytes`);
+  }
+  if (CONTROL.test(raw)) return fail("Cannot use identifier: it contains a control character");
+  if (!raw.includes("<")) return fail("Cannot use identifier: expected the form jid<node, as listed by the API");
+  return { ok: true, value: raw };
+}
+
+/** Optional identifier from a query string; empty means absent. */
+export function parseOptionalIdentifier(raw: string | undefined): Parsed<string | undefined> {
+  if (raw === undefined || raw === "") return { ok: true, value: undefined };
+  return parseIdentifier(raw);
+}
+
+/** `limit` query parameter: absent/empty → 100; an integer is clamped to 1..1000; else an error. */
+export function parseLimit(raw: string | undefined): Parsed<number> {
+  if (raw === undefined || raw === "") return { ok: true, value: DEFAULT_LIMIT };
+  if (!/^[+-]?\d{1,20}$/.test(raw)) return fail("Cannot use limit: expected an integer");
+  const n = Number(raw);
+  return { ok: true, value: Math.min(MAX_LIMIT, Math.max(1, n)) };
+}
+
+/** Optional JSON body of POST test-push: empty, or `{ "identifier"?: string }`. */
+export function parseTestPushBody(text: string): Parsed<string | undefined> {
+  if (text.trim() === "") return { ok: true, value: undefined };
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return fail("Cannot parse body: invalid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return fail("Cannot use body: expected a JSON object");
+  }
+  const identifier: unknown = (body as Record<string, unknown>)["identifier"];
+  if (identifier === undefined || identifier === null) return { ok: true, value: undefined };
+  if (typeof identifier !== "string") return fail("Cannot use identifier: expected a string");
+  return parseIdentifier(identifier);
+}
