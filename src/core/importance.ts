@@ -1,0 +1,77 @@
+/**
+ * Importance classification (B18–B23, changed by D7): decides the placeholder body and
+ * whether a push counts as "important" (wakes the user).
+ * @module
+ */
+import type { XmlNode } from "./types.ts";
+import { getChild, textOf } from "./xml.ts";
+
+export const NS_CARBONS = "urn:xmpp:carbons:2";
+export const NS_FORWARD = "urn:xmpp:forward:0";
+
+/** Children that make a message important (B21 + D7), as `xmlns name` pairs. */
+const IMPORTANT_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> = [
+  ["encrypted", "eu.siacs.conversations.axolotl"],
+  ["encrypted", "urn:xmpp:omemo:0"],
+  ["encrypted", "urn:xmpp:omemo:1"],
+  ["encrypted", "urn:xmpp:omemo:2"],
+  ["x", "jabber:x:encrypted"],
+  ["openpgp", "urn:xmpp:openpgp:0"],
+  ["encryption", "urn:xmpp:eme:0"],
+  ["propose", "urn:xmpp:jingle-message:0"],
+  ["propose", "urn:xmpp:jingle-message:1"],
+];
+
+/** A carbon unwrapped (B19): the inner message and whether the wrapper was `sent`. */
+export interface Unwrapped {
+  message: XmlNode;
+  sent: boolean;
+}
+
+/** Unwraps a XEP-0280 carbon; a message without a (complete) carbon is returned as is. */
+export function unwrapCarbon(stanza: XmlNode): Unwrapped {
+  for (const child of stanza.children) {
+    if (typeof child === "string" || child.attrs.xmlns !== NS_CARBONS) continue;
+    if (child.name !== "sent" && child.name !== "received") continue;
+    const forwarded = getChild(child, "forwarded", NS_FORWARD);
+    const inner = forwarded === undefined ? undefined : getChild(forwarded, "message");
+    if (inner === undefined) continue;
+    const innerNs = inner.attrs.xmlns;
+    if (innerNs !== undefined && innerNs !== "jabber:client") continue;
+    return { message: inner, sent: child.name === "sent" };
+  }
+  return { message: stanza, sent: false };
+}
+
+/** True iff the message carries one of the encryption or call markers of B21/D7. */
+export function hasImportantMarker(message: XmlNode): boolean {
+  for (const child of message.children) {
+    if (typeof child === "string") continue;
+    for (const [name, xmlns] of IMPORTANT_MARKERS) {
+      if (child.name === name && child.attrs.xmlns === xmlns) return true;
+    }
+  }
+  return false;
+}
+
+/** True iff the message proposes a call (XEP-0353, jingle-message:0 and :1). Used by B36. */
+export function isCallPropose(stanza: XmlNode): boolean {
+  return (
+    getChild(stanza, "propose", "urn:xmpp:jingle-message:0") !== undefined ||
+    getChild(stanza, "propose", "urn:xmpp:jingle-message:1") !== undefined
+  );
+}
+
+/** B18–B23 with D7: whether a stanza deserves an important push. */
+export function isImportant(stanza: XmlNode | null): boolean {
+  if (stanza === null || stanza.name !== "message") return false; // B18
+  const { message, sent } = unwrapCarbon(stanza); // B19
+  if (sent) return false;
+  const type = message.attrs.type;
+  if (type === "headline") return false; // B20
+  if (type === "error") return false; // D7 (B23 quirk fixed)
+  if (hasImportantMarker(message)) return true; // B21, D7
+  if (type === "groupchat" && getChild(message, "subject") !== undefined) return false; // B22
+  const body = getChild(message, "body");
+  return body !== undefined && textOf(body) !== ""; // B23
+}

@@ -1,0 +1,58 @@
+/**
+ * A small pure JID validator (D1). Checks structure and limits, never normalises (stringprep is
+ * not applied: the jid is stored and compared as sent, behaviour.md §1).
+ * @module
+ */
+
+export interface Jid {
+  local: string | null;
+  domain: string;
+  resource: string | null;
+}
+
+/** RFC 7622: each part at most 1023 octets (we count UTF-16 units, a close bound). */
+const MAX_PART = 1023;
+/** Characters forbidden in a localpart (RFC 7622 §3.3.1) plus whitespace and controls. */
+const BAD_LOCAL = /["&'/:<>@\s\u0000-\u001f\u007f]/;
+/** Domain: no whitespace, controls or the delimiters that would make it ambiguous. */
+const BAD_DOMAIN = /["&'/:<>@\s\u0000-\u001f\u007f\\[\]]|^\.|\.\./;
+/** Resource: any characters but whitespace-only ones are allowed; forbid controls. */
+const BAD_RESOURCE = /[\u0000-\u001f\u007f]/;
+
+/** Parses a JID string; returns null when it is not a valid JID. */
+export function parseJid(text: string): Jid | null {
+  const slash = text.indexOf("/");
+  const bare = slash === -1 ? text : text.slice(0, slash);
+  const resource = slash === -1 ? null : text.slice(slash + 1);
+  const at = bare.indexOf("@");
+  const local = at === -1 ? null : bare.slice(0, at);
+  let domain = at === -1 ? bare : bare.slice(at + 1);
+  if (domain.endsWith(".")) domain = domain.slice(0, -1);
+  if (local !== null && (local.length === 0 || local.length > MAX_PART || BAD_LOCAL.test(local))) return null;
+  if (!validDomain(domain)) return null;
+  if (resource !== null) {
+    if (resource.length === 0 || resource.length > MAX_PART || BAD_RESOURCE.test(resource)) return null;
+    if (resource.trim().length === 0) return null;
+  }
+  return { local, domain, resource };
+}
+
+function validDomain(domain: string): boolean {
+  if (domain.length === 0 || domain.length > MAX_PART) return false;
+  if (domain.startsWith("[")) return IPV6_LITERAL.test(domain);
+  return !BAD_DOMAIN.test(domain);
+}
+
+const IPV6_LITERAL = /^\[[0-9a-fA-F:.]+\]$/;
+
+/** The bare form `local@domain` (or `domain`), lower-cased for comparisons. */
+export function bareKey(jid: Jid): string {
+  const bare = jid.local === null ? jid.domain : `${jid.local}@${jid.domain}`;
+  return bare.toLowerCase();
+}
+
+/** The resource part of a full JID string, or null. */
+export function resourceOf(fullJid: string): string | null {
+  const slash = fullJid.indexOf("/");
+  return slash === -1 ? null : fullJid.slice(slash + 1);
+}

@@ -1,0 +1,159 @@
+/**
+ * Building and tracking publishes (B24–B29, D8, D9, D11): one `publish` action per
+ * registration, with history and metrics, and a bounded table of pending publishes.
+ * @module
+ */
+import type { CoreState, PendingPublish, RegEntry, UserState } from "./state.ts";
+import type { Action, StanzaCopy, Trigger, XmlNode } from "./types.ts";
+import { nextPublishId } from "./state.ts";
+import { buildSummary } from "./summary.ts";
+import { seenBefore } from "./dedupe.ts";
+import { fifoPeek, fifoPush, fifoRetain, fifoShift, fifoSize } from "./fifo.ts";
+
+function metricPair(trigger: Trigger): readonly [Action, Action] {
+  const make = (important: boolean): Action =>
+    Object.freeze({ type: "metric", name: "pushes_total", labels: Object.freeze({ trigger, important: String(important) }) });
+  return [make(false), make(true)];
+}
+
+/** Frozen metric actions counting one push, per trigger and importance (a closed set). */
+const PUSH_METRICS: Readonly<Record<Trigger, readonly [Action, Action]>> = {
+  offline: metricPair("offline"),
+  archive: metricPair("archive"),
+  "groupchat-bare": metricPair("groupchat-bare"),
+  "session-queue": metricPair("session-queue"),
+  "hibernation-start": metricPair("hibernation-start"),
+  "ack-delayed": metricPair("ack-delayed"),
+  ping: metricPair("ping"),
+};
+
+/** Sends one publish to a registration; returns the push's "important" flag (B27). */
+export function pushTo(
+  state: CoreState,
+  u: UserState,
+  entry: RegEntry,
+  push: { stanza: XmlNode | null; important: boolean; trigger: Trigger; now: number },
+  actions: Action[],
+): boolean {
+  const { config } = state;
+  const { reg } = entry;
+  const built = buildSummary(config, { stanza: push.stanza, important: push.important, messageCount: entry.count });
+  const id = nextPublishId(state);
+  const deadline = push.now + config.publishTimeoutMs;
+  if (state.pending.size >= config.maxPendingPublishes) expireOldest(state, push.now, actions);
+  state.pending.set(id, {
+    user: u.user,
+    identifier: reg.identifier,
+    owner: u,
+    entry,
+    sentAt: push.now,
+    deadline,
+    trigger: push.trigger,
+    important: built.important,
+  });
+  fifoPush(state.pendingOrder, id);
+  if (fifoSize(state.pendingOrder) > 2 * config.maxPendingPublishes + 1024) {
+    fifoRetain(state.pendingOrder, (pendingId) => state.pending.has(pendingId)); // drop answered ids
+  }
+  u.pendingPublishes++;
+  actions.push(
+    {
+      type: "publish",
+      publish: {
+        id,
+        user: u.user,
+        identifier: reg.identifier,
+        to: reg.jid,
+        node: reg.node,
+        summary: built.summary,
+        publishOptions: reg.publishOptions,
+        important: built.important,
+        trigger: push.trigger,
+        deadline,
+      },
+    },
+    {
+      type: "history",
+      at: push.now,
+      user: u.user,
+      identifier: reg.identifier,
+      publishId: id,
+      trigger: push.trigger,
+      important: built.important,
+      outcome: "sent",
+    },
+    PUSH_METRICS[push.trigger][built.important ? 1 : 0],
+  );
+  return built.important;
+}
+
+/**
+ * Pushes one stanza copy to one registration unless it was pushed there before (D8).
+ * Counts it for D9 when push-worthy. Returns false when skipped as a duplicate.
+ */
+export function pushCopy(
+  state: CoreState,
+  u: UserState,
+  entry: RegEntry,
+  copy: StanzaCopy,
+  cls: { important: boolean; trigger: Trigger; now: number },
+  actions: Action[],
+): boolean {
+  if (seenBefore(state, entry, copy.key, cls.now)) {
+    actions.push({ type: "metric", name: "pushes_deduplicated_total", labels: { trigger: cls.trigger } });
+    return false;
+  }
+  if (cls.important) entry.count++;
+  pushTo(state, u, entry, { stanza: copy.stanza, important: cls.important, trigger: cls.trigger, now: cls.now }, actions);
+  return true;
+}
+
+/** Removes a pending publish and unpins its user. */
+export function forgetPending(state: CoreState, id: string, pending: PendingPublish): void {
+  state.pending.delete(id);
+  if (pending.owner.pendingPublishes > 0) pending.owner.pendingPublishes--;
+}
+
+/** Whether the pending publish still belongs to a live registration (B15: removal forgets ids). */
+export function liveEntry(pending: PendingPublish): RegEntry | undefined {
+  const { owner, entry } = pending;
+  // The owner is current: a user with pending publishes is never evicted, and user-deleted drops them.
+  return owner.regs.get(pending.identifier) === entry ? entry : undefined;
+}
+
+function expire(state: CoreState, id: string, pending: PendingPublish, now: number, actions: Action[]): void {
+  const live = liveEntry(pending) !== undefined;
+  forgetPending(state, id, pending);
+  actions.push({ type: "metric", name: "publish_timeouts_total" });
+  if (!live) return;
+  actions.push({
+    type: "history",
+    at: now,
+    user: pending.user,
+    identifier: pending.identifier,
+    publishId: id,
+    trigger: pending.trigger,
+    important: pending.important,
+    outcome: "timeout",
+  });
+}
+
+/** D11: expires the oldest pending publish (the table is full). */
+function expireOldest(state: CoreState, now: number, actions: Action[]): void {
+  for (let id = fifoShift(state.pendingOrder); id !== undefined; id = fifoShift(state.pendingOrder)) {
+    const pending = state.pending.get(id);
+    if (pending === undefined) continue; // answered already
+    expire(state, id, pending, now, actions);
+    return;
+  }
+}
+
+/** D11: expires every pending publish past its deadline. Timeouts never count toward removal. */
+export function expirePending(state: CoreState, now: number, actions: Action[]): void {
+  for (let id = fifoPeek(state.pendingOrder); id !== undefined; id = fifoPeek(state.pendingOrder)) {
+    const pending = state.pending.get(id);
+    if (pending !== undefined && pending.deadline > now) return;
+    fifoShift(state.pendingOrder);
+    if (pending !== undefined) expire(state, id, pending, now, actions);
+  }
+}

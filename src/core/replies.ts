@@ -1,0 +1,73 @@
+/**
+ * Replies from app push services (B40–B43 with D11, D13, D18).
+ * @module
+ */
+import type { CoreState, PendingPublish, RegEntry, UserState } from "./state.ts";
+import type { Action, Event } from "./types.ts";
+import { forgetPending, liveEntry } from "./publish.ts";
+import { removeRegistration } from "./registrations.ts";
+
+type E<T extends Event["type"]> = Extract<Event, { type: T }>;
+
+function history(pending: PendingPublish, id: string, now: number, outcome: "ok" | "error", error: string | null): Action {
+  return {
+    type: "history",
+    at: now,
+    user: pending.user,
+    identifier: pending.identifier,
+    publishId: id,
+    trigger: pending.trigger,
+    important: pending.important,
+    outcome,
+    latencyMs: now - pending.sentAt,
+    error,
+  };
+}
+
+/** Replaces the entry's registration (never mutating one already handed out) and persists the count (D13). */
+function setErrors(u: UserState, entry: RegEntry, errors: { errorCount: number; lastError: string | null; lastErrorAt: number | null }, actions: Action[]): void {
+  entry.reg = { ...entry.reg, ...errors };
+  actions.push({ type: "store", ops: [{ op: "error-count", user: u.user, identifier: entry.reg.identifier, ...errors }] });
+}
+
+/** B43: a result from the registration's jid resets its consecutive error count. */
+export function publishResult(state: CoreState, event: E<"publish-result">, actions: Action[]): void {
+  const pending = state.pending.get(event.publishId);
+  if (pending === undefined) return; // B40
+  const entry = liveEntry(pending);
+  if (entry !== undefined && entry.reg.jid !== event.from) return; // not from the service we asked
+  forgetPending(state, event.publishId, pending); // D11
+  actions.push({ type: "metric", name: "publish_replies_total", labels: { outcome: "ok" } });
+  if (entry === undefined) return; // B15: forgotten registration
+  const u = state.users.get(pending.user);
+  if (u === undefined) return;
+  actions.push(history(pending, event.publishId, event.now, "ok", null));
+  if (entry.reg.errorCount > 0) setErrors(u, entry, { errorCount: 0, lastError: entry.reg.lastError, lastErrorAt: entry.reg.lastErrorAt }, actions);
+}
+
+/** B41/B42, D13: error replies count (except `wait`); at `pushMaxErrors` the registration goes. */
+export function publishError(state: CoreState, event: E<"publish-error">, actions: Action[]): void {
+  const pending = state.pending.get(event.publishId);
+  if (pending === undefined) return; // B40
+  const entry = liveEntry(pending);
+  if (entry !== undefined && entry.reg.jid !== event.from) return; // B42: other from → ignored
+  forgetPending(state, event.publishId, pending);
+  const error = `${event.errorType}/${event.condition}`;
+  actions.push({ type: "metric", name: "publish_replies_total", labels: { outcome: "error", type: event.errorType } });
+  const u = state.users.get(pending.user);
+  if (entry === undefined || u === undefined) {
+    actions.push({ type: "log", level: "warn", msg: "Cannot count publish error: registration no longer exists", fields: { user: pending.user, error } });
+    return; // B42
+  }
+  actions.push(history(pending, event.publishId, event.now, "error", error));
+  if (event.errorType === "wait") return; // B42, D13: recorded, never counted
+  const errorCount = entry.reg.errorCount + 1;
+  if (errorCount < state.config.pushMaxErrors) {
+    setErrors(u, entry, { errorCount, lastError: error, lastErrorAt: event.now }, actions); // B41, D13
+    return;
+  }
+  const identifier = entry.reg.identifier;
+  entry.reg = { ...entry.reg, errorCount, lastError: error, lastErrorAt: event.now };
+  removeRegistration(u, identifier, { reason: "max-errors", now: event.now, detail: `${errorCount} consecutive errors, last ${error}` }, actions);
+  actions.push({ type: "store", ops: [{ op: "delete", user: u.user, identifiers: [identifier] }] });
+}

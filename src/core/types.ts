@@ -1,0 +1,232 @@
+/**
+ * The core's contract: domain types, the events it consumes and the actions it returns.
+ * Everything here is plain data. Time (`now`, unix milliseconds) and ids come in with events.
+ * @module
+ */
+
+/** A minimal XML element, structurally satisfied by ltx's `Element`. The core never parses XML text. */
+export interface XmlNode {
+  name: string;
+  attrs: Record<string, string | undefined>;
+  children: Array<XmlNode | string>;
+}
+
+/** Identifier of a registration within one user: `${jid}<${node ?? ""}` (behaviour.md §1). */
+export type Identifier = string;
+
+/** A stored push registration (behaviour.md §1), as the store and the core share it. */
+export interface Registration {
+  /** Local part of the user (the user's bare JID is `${user}@${host}`). */
+  user: string;
+  identifier: Identifier;
+  /** App push service JID, as sent (D1: validated, not normalised). */
+  jid: string;
+  node: string | null;
+  includePayload: boolean;
+  /** The first jabber:x:data child of <enable>, serialised XML, kept verbatim (B6, D2). */
+  publishOptions: string | null;
+  clientId: string | null;
+  resource: string | null;
+  language: string | null;
+  /** unix ms */
+  createdAt: number;
+  /** unix ms; the last enable that wrote it (D3 evicts by this). */
+  updatedAt: number;
+  /** Consecutive non-wait publish errors (B41, D13: persisted). */
+  errorCount: number;
+  /** e.g. "cancel/item-not-found" */
+  lastError: string | null;
+  lastErrorAt: number | null;
+}
+
+/** Identity of a client session as the bridge reports it. */
+export interface SessionRef {
+  user: string;
+  /** Stable Prosody session id (survives stream-management resumption). */
+  sessionId: string;
+  /** The session's full JID, e.g. alice@example.com/phone */
+  fullJid: string;
+  clientId?: string | null;
+}
+
+/** A copy of a stanza the server saw, with the identity the adapter derived (D8). */
+export interface StanzaCopy {
+  /** The stanza itself (message/presence/iq), parsed. */
+  stanza: XmlNode;
+  /** Stable identity across trigger paths: origin-id, else from+id, else a digest (computed by the adapter). */
+  key: string;
+}
+
+/** Trigger paths, used for push history and metrics. */
+export type Trigger =
+  | "offline"
+  | "archive"
+  | "groupchat-bare"
+  | "session-queue"
+  | "hibernation-start"
+  | "ack-delayed"
+  | "ping";
+
+/** An IQ request from a client (via the bridge), addressed to its own account. */
+export interface IqRequest {
+  /** Opaque handle the adapter uses to route the reply back (e.g. bridge IQ id). */
+  requestId: string;
+  session: SessionRef;
+  /** xml:lang of the IQ, if any */
+  lang: string | null;
+}
+
+export type Event =
+  // --- client requests (bridge forwards them with the session identity) ---
+  | { type: "enable"; now: number; req: IqRequest; element: XmlNode }
+  | { type: "disable"; now: number; req: IqRequest; element: XmlNode }
+  // --- the store answered a persistence request the core issued (D4) ---
+  | { type: "store-done"; now: number; opId: string; ok: boolean; error?: string }
+  // --- a user's stored registrations. The shell dispatches this before any event for a user
+  //     that `isLoaded(state, user)` says is not cached (the core keeps an LRU of users). ---
+  | { type: "user-loaded"; now: number; user: string; registrations: Registration[] }
+  // --- bridge events (architecture.md) ---
+  | { type: "offline"; now: number; user: string; copy: StanzaCopy }
+  | { type: "archived"; now: number; user: string; copy: StanzaCopy; archiveId: string | null }
+  | { type: "groupchat-bare"; now: number; user: string; copy: StanzaCopy }
+  | { type: "session-started"; now: number; session: SessionRef; boundIdentifier?: Identifier | null }
+  | { type: "session-ended"; now: number; user: string; sessionId: string }
+  | { type: "hibernation-started"; now: number; user: string; sessionId: string; queue: StanzaCopy[] }
+  | { type: "stanza-queued"; now: number; user: string; sessionId: string; copy: StanzaCopy }
+  | { type: "ack-delayed"; now: number; user: string; sessionId: string; queue: StanzaCopy[] }
+  | { type: "hibernation-ended"; now: number; user: string; sessionId: string }
+  | { type: "user-deleted"; now: number; user: string }
+  // --- publish outcomes ---
+  | { type: "publish-result"; now: number; publishId: string; from: string }
+  | {
+      type: "publish-error";
+      now: number;
+      publishId: string;
+      from: string;
+      errorType: string;
+      condition: string;
+      text?: string | null;
+    }
+  // --- time: a timer the core scheduled fired, or a periodic tick (expires publishes, D11) ---
+  | { type: "timer"; now: number; key: string }
+  | { type: "tick"; now: number }
+  // --- the bridge's list of live sessions after a (re)connect (bridge-protocol.md §1); the shell
+  //     dispatches session-started for each first, so this only ends the sessions not listed ---
+  | {
+      type: "sessions-snapshot";
+      now: number;
+      sessions: Array<{ session: SessionRef; bound: Identifier | null; hibernating: boolean }>;
+    }
+  // --- admin API: remove one, some or all (null) of a user's registrations ---
+  | { type: "admin-delete"; now: number; user: string; identifiers: Identifier[] | null }
+  // --- admin ping (cloud-notify-ping, B39): push with no stanza ---
+  | { type: "ping"; now: number; user: string; identifiers?: Identifier[] | null; requestId?: string };
+
+/** The five summary fields of B26, in wire order. `null` = empty field element. */
+export interface Summary {
+  messageCount: string | null;
+  pendingSubscriptionCount: string | null;
+  lastMessageSender: string | null;
+  lastMessageBody: string | null;
+}
+
+/** A publish to an app push service, rendered by the adapter to the exact wire shape of B26. */
+export interface Publish {
+  /** 64 hex chars (B26); comes from the id generator passed into the core. */
+  id: string;
+  user: string;
+  identifier: Identifier;
+  to: string;
+  node: string | null;
+  summary: Summary;
+  /** Verbatim serialised x-data form, or null (B6). */
+  publishOptions: string | null;
+  important: boolean;
+  trigger: Trigger;
+  /** unix ms after which the publish counts as timed out (D11). */
+  deadline: number;
+}
+
+export type StoreOp =
+  | { op: "upsert"; registration: Registration }
+  | { op: "delete"; user: string; identifiers: Identifier[] }
+  | { op: "delete-user"; user: string }
+  | {
+      op: "error-count";
+      user: string;
+      identifier: Identifier;
+      errorCount: number;
+      lastError: string | null;
+      lastErrorAt: number | null;
+    };
+
+export type RemovalReason = "disabled" | "evicted" | "max-errors" | "user-deleted" | "admin";
+
+export type HistoryOutcome = "sent" | "ok" | "error" | "timeout" | "vetoed";
+
+export type Action =
+  /** Answer a client IQ. `error` absent = empty result. */
+  | {
+      type: "reply";
+      requestId: string;
+      error?: { type: string; condition: string; text?: string };
+      /** After a successful enable/disable: the identifier the session is now bound to (null = unbound). */
+      bound?: Identifier | null;
+    }
+  /** Send a publish IQ (D15: via the bridge as the host, or from the component). */
+  | { type: "publish"; publish: Publish }
+  /** Persist. If `opId` is set the core waits for a `store-done` event with that id (D4). */
+  | { type: "store"; opId?: string; ops: StoreOp[] }
+  /** Hibernation timeout command for a session: extend to `seconds`, or restore the server's own. */
+  | { type: "hibernation-timeout"; user: string; sessionId: string; mode: "extend"; seconds: number }
+  | { type: "hibernation-timeout"; user: string; sessionId: string; mode: "restore" }
+  /** Schedule a `timer` event with `key` at `at` (unix ms); scheduling the same key again replaces it. */
+  | { type: "schedule"; key: string; at: number }
+  | { type: "cancel-timer"; key: string }
+  /** A push-history record (D17: never a body). */
+  | {
+      type: "history";
+      at: number;
+      user: string;
+      identifier: Identifier;
+      publishId: string | null;
+      trigger: Trigger | null;
+      important: boolean;
+      outcome: HistoryOutcome;
+      latencyMs?: number;
+      error?: string | null;
+    }
+  /** A registration went away, with its reason (D3, D13, D18). */
+  | { type: "removed"; at: number; user: string; identifier: Identifier; reason: RemovalReason; detail?: string | null }
+  /** A metric increment. */
+  | { type: "metric"; name: string; labels?: Record<string, string>; value?: number }
+  /** A log line (never a body, D17). */
+  | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, string | number | boolean | null> };
+
+/** Options the core reads; names follow mod_cloud_notify (behaviour.md §3). */
+export interface CoreConfig {
+  /** The XMPP host the users belong to, e.g. "example.com". */
+  host: string;
+  pushNotificationWithBody: boolean;
+  pushNotificationWithSender: boolean;
+  pushMaxErrors: number;
+  pushMaxDevices: number;
+  pushNotificationImportantBody: string;
+  /** seconds */
+  pushMaxHibernationTimeout: number;
+  /** seconds; the server's own smacks_hibernation_time, restored after the first important push (B34). */
+  smacksHibernationTime: number;
+  /** ms; D11 */
+  publishTimeoutMs: number;
+  /** ms; B30 batch delay (1000) */
+  batchDelayMs: number;
+  /** D2 bounds */
+  maxPublishOptionsBytes: number;
+  maxNodeLength: number;
+  /** Memory bounds (issue 3 item 7) */
+  maxCachedUsers: number;
+  dedupeWindow: number;
+  dedupeTtlMs: number;
+  maxPendingPublishes: number;
+  maxSessionQueue: number;
+}
