@@ -1,0 +1,517 @@
+-- mod_cloud_notifyd: the bridge between Prosody and the cloud-notifyd daemon.
+--
+-- Thin by design: it forwards server-internal events to the daemon (connected as an
+-- XEP-0114 component) and executes the daemon's commands. It makes no push decisions.
+-- Wire protocol: docs/bridge-protocol.md (urn:cloud-notifyd:bridge:1).
+--
+-- Rules kept throughout: every hook on the server's own stanzas runs at priority 1 and
+-- returns nothing (never claims or alters the event); nothing is bounced to a sender when
+-- the daemon is down; message bodies are never logged.
+--
+-- Configuration (on the VirtualHost):
+--   modules_enabled = { ..., "cloud_notifyd" }
+--   cloud_notifyd_component = "push.example.com"   -- required
+--   cloud_notifyd_buffer_size = 10000              -- unacknowledged events kept
+--   cloud_notifyd_request_timeout = 30             -- seconds to wait for enable/disable answers
+--   cloud_notifyd_publish_timeout = 120            -- seconds to wait for an app service reply
+-- Tested on Prosody 0.12.3 (Lua 5.4); written to work with Prosody 13 as well.
+
+local st = require "util.stanza";
+local jid_split = require "util.jid".split;
+local jid_bare = require "util.jid".bare;
+local new_id = require "util.id".medium;
+local watchdog = require "util.watchdog";
+
+local NS = "urn:cloud-notifyd:bridge:1";
+local VERSION = "1";
+local NS_PUSH = "urn:xmpp:push:0";
+local NS_CLIENT = "jabber:client";
+local MAX_COPY = 64 * 1024;
+
+local host = module.host;
+local component = module:get_option_string("cloud_notifyd_component");
+local buffer_size = module:get_option_number("cloud_notifyd_buffer_size", 10000);
+local request_timeout = module:get_option_number("cloud_notifyd_request_timeout", 30);
+local publish_timeout = module:get_option_number("cloud_notifyd_publish_timeout", 120);
+local server_hibernation_time = module:get_option_number("smacks_hibernation_time", 600);
+
+if not component then
+	module:log("error", "Cannot load mod_cloud_notifyd: cloud_notifyd_component is not set");
+	return;
+end
+
+local epoch = new_id();
+local last_seq = 0;
+
+-- Unacknowledged events: buffer[seq] = stanza for first_seq <= seq <= last_seq.
+local buffer = {};
+local first_seq = 1;
+local dropped = 0;
+
+-- The component session that completed the last hello; events go out live only while it
+-- is still the component's current session.
+local ready_session = nil;
+
+-- Features the daemon announced in its last hello (kept across disconnects).
+local announced_features = {};
+
+-- Outstanding IQs we sent and whose reply we route: pending[id] = { from = expected sender, on_reply, timer }.
+local pending = {};
+
+local function log_line(level, fmt, ...)
+	module:log(level, fmt, ...);
+end
+
+-- Component connection state, read from mod_component's per-host environment.
+local function component_session()
+	local comp_host = prosody.hosts[component];
+	local env = comp_host and comp_host.modules and comp_host.modules.component;
+	if not env then return nil; end
+	if rawget(env, "connected") then
+		return rawget(env, "session");
+	end
+	return nil;
+end
+
+local function is_ready()
+	return ready_session ~= nil and not ready_session.destroyed and component_session() == ready_session;
+end
+
+local function send_to_component(stanza)
+	module:send(stanza);
+end
+
+-- The first child element named `name`, whatever its namespace.
+local function child_named(element, name)
+	for _, child in ipairs(element.tags) do
+		if child.name == name then return child; end
+	end
+	return nil;
+end
+
+-- Stanza copies ---------------------------------------------------------------------------
+
+-- Clone a stanza for embedding, with its namespace made explicit.
+local function copy_of(stanza)
+	local copy = st.clone(stanza);
+	if not copy.attr.xmlns then copy.attr.xmlns = NS_CLIENT; end
+	return copy;
+end
+
+-- A small stand-in for an oversized stanza: root attributes, body shortened to one
+-- character, and the element structure the daemon inspects (bounded depth, short texts).
+local function stub_of(element, depth)
+	local stub = st.stanza(element.name, element.attr);
+	for _, child in ipairs(element) do
+		if type(child) == "string" then
+			if #child <= 256 then stub:text(child); end
+		elseif child.name == "body" then
+			local text = child:get_text();
+			stub:tag("body", child.attr):text(text ~= "" and "…" or ""):up();
+		elseif depth < 4 then
+			stub:add_child(stub_of(child, depth + 1));
+		else
+			stub:add_child(st.stanza(child.name, child.attr));
+		end
+	end
+	return stub;
+end
+
+local function bounded_copy(stanza)
+	local copy = copy_of(stanza);
+	if #tostring(copy) <= MAX_COPY then return copy; end
+	local stub = stub_of(copy, 0);
+	if #tostring(stub) <= MAX_COPY then return stub; end
+	return st.stanza(copy.name, copy.attr);
+end
+
+-- Events ----------------------------------------------------------------------------------
+
+local function buffer_count()
+	return last_seq - first_seq + 1;
+end
+
+local function emit(event_type, attrs, children)
+	last_seq = last_seq + 1;
+	local ev_attr = { xmlns = NS, epoch = epoch, seq = string.format("%d", last_seq), type = event_type };
+	for k, v in pairs(attrs) do ev_attr[k] = v; end
+	local stanza = st.message({ from = host, to = component }):tag("event", ev_attr);
+	for _, child in ipairs(children or {}) do
+		stanza:add_child(bounded_copy(child));
+	end
+	stanza:up();
+	buffer[last_seq] = stanza;
+	while buffer_count() > buffer_size do
+		buffer[first_seq] = nil;
+		first_seq = first_seq + 1;
+		dropped = dropped + 1;
+		if dropped == 1 or dropped % 1000 == 0 then
+			log_line("warn", "Event buffer full (%d), dropped %d events so far", buffer_size, dropped);
+		end
+	end
+	if is_ready() then
+		send_to_component(stanza);
+	end
+end
+
+local function acknowledge(ack_epoch, seq)
+	if ack_epoch ~= epoch or not seq then return; end
+	if seq > last_seq then seq = last_seq; end
+	while first_seq <= seq do
+		buffer[first_seq] = nil;
+		first_seq = first_seq + 1;
+	end
+end
+
+local function replay()
+	for seq = first_seq, last_seq do
+		local stanza = buffer[seq];
+		if stanza then send_to_component(stanza); end
+	end
+end
+
+local function session_attrs(session)
+	return {
+		user = session.username;
+		session = session.id;
+		full = session.full_jid;
+		["client-id"] = session.client_id;
+	};
+end
+
+local function user_of(stanza, origin)
+	local to = stanza.attr.to;
+	local node = to and jid_split(to);
+	return node or (origin and origin.username);
+end
+
+module:hook("message/offline/handle", function(event)
+	local user = user_of(event.stanza, event.origin) or event.username;
+	if not user then return; end
+	emit("offline", { user = user }, { event.stanza });
+end, 1);
+
+module:hook("archive-message-added", function(event)
+	local stanza, for_user = event.stanza, event.for_user;
+	if user_of(stanza, event.origin) ~= for_user then return; end
+	local user_sessions = prosody.hosts[host].sessions[for_user];
+	if not (user_sessions and next(user_sessions.sessions)) then return; end
+	emit("archived", { user = for_user, ["archive-id"] = event.id }, { stanza });
+end, 1);
+
+module:hook("message/bare/groupchat", function(event)
+	local user = user_of(event.stanza, event.origin);
+	if not user then return; end
+	emit("groupchat-bare", { user = user }, { event.stanza });
+end, 1);
+
+module:hook("resource-bind", function(event)
+	local session = event.session;
+	if not session.username then return; end
+	emit("session-started", session_attrs(session));
+end, 1);
+
+module:hook("resource-unbind", function(event)
+	local session = event.session;
+	if not session.username then return; end
+	emit("session-ended", { user = session.username, session = session.id });
+end, 1);
+
+local function queue_children(queue)
+	local children = {};
+	if type(queue) == "table" then
+		for i = 1, #queue do
+			if queue[i] then children[#children + 1] = queue[i]; end
+		end
+	end
+	return children;
+end
+
+module:hook("smacks-hibernation-start", function(event)
+	local session = event.origin;
+	session.cloud_notifyd_saved_watchdog = nil;
+	emit("hibernation-started", { user = session.username, session = session.id }, queue_children(event.queue));
+end, 1);
+
+module:hook("smacks-hibernation-stanza-queued", function(event)
+	local session = event.origin;
+	emit("stanza-queued", { user = session.username, session = session.id }, { event.stanza });
+end, 1);
+
+module:hook("smacks-ack-delayed", function(event)
+	local session = event.origin;
+	local children = event.stanza and { event.stanza } or queue_children(event.queue);
+	emit("ack-delayed", { user = session.username, session = session.id }, children);
+end, 1);
+
+module:hook("smacks-hibernation-end", function(event)
+	-- event.origin is the new connection's temporary session; the session that lives on
+	-- (and keeps its id) is event.resumed.
+	local session = event.resumed or event.origin;
+	session.cloud_notifyd_saved_watchdog = nil;
+	emit("hibernation-ended", { user = session.username, session = session.id });
+end, 1);
+
+module:hook("user-deleted", function(event)
+	if not event.username then return; end
+	emit("user-deleted", { user = event.username });
+end, 1);
+
+-- Account disco ---------------------------------------------------------------------------
+
+module:hook("account-disco-info", function(event)
+	local reply = event.reply;
+	local seen = { [NS_PUSH] = true };
+	reply:tag("feature", { var = NS_PUSH }):up();
+	for _, var in ipairs(announced_features) do
+		if not seen[var] then
+			seen[var] = true;
+			reply:tag("feature", { var = var }):up();
+		end
+	end
+end, 1);
+
+-- IQ tracking (replies addressed to the host, matched by id) ---------------------------------
+
+local function track(id, expected_from, timeout, on_reply, on_timeout)
+	local entry = { from = expected_from, on_reply = on_reply };
+	entry.timer = module:add_timer(timeout, function()
+		if pending[id] == entry then
+			pending[id] = nil;
+			on_timeout();
+		end
+	end);
+	pending[id] = entry;
+end
+
+module:hook("iq/host", function(event)
+	local stanza = event.stanza;
+	local iq_type = stanza.attr.type;
+	if iq_type ~= "result" and iq_type ~= "error" then return; end
+	local id = stanza.attr.id;
+	local entry = id and pending[id];
+	if not entry or stanza.attr.from ~= entry.from then return; end
+	pending[id] = nil;
+	if entry.timer then entry.timer:stop(); end
+	entry.on_reply(stanza);
+	return true; -- the reply to our own IQ: nobody else expects it
+end, 10);
+
+-- Client IQs: enable / disable ------------------------------------------------------------
+
+-- Drop the explicit jabber:client namespace from copied elements (the client stream's default).
+local function strip_client_ns(element)
+	if element.attr.xmlns == NS_CLIENT then element.attr.xmlns = nil; end
+	for _, child in ipairs(element.tags) do strip_client_ns(child); end
+	return element;
+end
+
+local function forward_client_iq(event)
+	local origin, stanza = event.origin, event.stanza;
+	if origin.type ~= "c2s" or not origin.username then return; end
+	local bare = origin.username .. "@" .. origin.host;
+	local function answer(reply)
+		if not origin.destroyed then origin.send(reply); end
+	end
+	if not is_ready() then
+		answer(st.error_reply(stanza, "wait", "service-unavailable", "Push service not available"));
+		return true;
+	end
+	local id = new_id();
+	local attrs = session_attrs(origin);
+	attrs.xmlns = NS;
+	local request = st.iq({ type = "set", from = host, to = component, id = id })
+		:tag("request", attrs):add_child(copy_of(stanza)):up();
+	track(id, component, request_timeout, function(reply)
+		local response = reply:get_child("response", NS);
+		local inner = response and child_named(response, "iq");
+		if reply.attr.type ~= "result" or not inner then
+			-- e.g. mod_component bounced the request because the daemon just went away
+			answer(st.error_reply(stanza, "wait", "service-unavailable", "Push service not available"));
+			return;
+		end
+		if response.attr.bound then
+			origin.cloud_notifyd_bound = response.attr.bound ~= "" and response.attr.bound or nil;
+		end
+		local out = st.stanza("iq", {
+			type = inner.attr.type == "error" and "error" or "result";
+			id = stanza.attr.id;
+			to = stanza.attr.from;
+			from = bare;
+		});
+		for _, child in ipairs(inner.tags) do
+			out:add_child(strip_client_ns(st.clone(child)));
+		end
+		answer(out);
+	end, function()
+		answer(st.error_reply(stanza, "wait", "remote-server-timeout", "Push service did not answer"));
+	end);
+	send_to_component(request);
+	return true;
+end
+
+-- iq-set/self/* only fires for a user's own session (to = own bare JID or none).
+module:hook("iq-set/self/" .. NS_PUSH .. ":enable", forward_client_iq);
+module:hook("iq-set/self/" .. NS_PUSH .. ":disable", forward_client_iq);
+
+-- Daemon commands -------------------------------------------------------------------------
+
+local function from_daemon(event)
+	local origin, stanza = event.origin, event.stanza;
+	return origin.type == "component" and stanza.attr.from == component;
+end
+
+local function refuse(event)
+	event.origin.send(st.error_reply(event.stanza, "cancel", "forbidden"));
+	return true;
+end
+
+module:hook("iq-get/host/" .. NS .. ":hello", function(event)
+	if not from_daemon(event) then return refuse(event); end
+	local stanza = event.stanza;
+	local hello = stanza.tags[1];
+	if hello.attr.version ~= VERSION then
+		log_line("warn", "Daemon speaks bridge protocol version %s, this bridge speaks %s",
+			tostring(hello.attr.version), VERSION);
+		event.origin.send(st.error_reply(stanza, "cancel", "feature-not-implemented",
+			"bridge protocol version " .. VERSION .. " required"));
+		return true;
+	end
+	local features = {};
+	for feature in hello:childtags("feature") do
+		if feature.attr.var then features[#features + 1] = feature.attr.var; end
+	end
+	announced_features = features;
+
+	local reply = st.reply(stanza):tag("hello", {
+		xmlns = NS; version = VERSION; epoch = epoch;
+		server = "Prosody " .. tostring(prosody.version);
+		dropped = string.format("%d", dropped);
+	});
+	for user, user_sessions in pairs(prosody.hosts[host].sessions or {}) do
+		for _, session in pairs(user_sessions.sessions or {}) do
+			if session.full_jid then
+				local attrs = session_attrs(session);
+				attrs.user = user;
+				attrs.id, attrs.session = session.id, nil;
+				attrs.bound = session.cloud_notifyd_bound;
+				attrs.hibernating = session.hibernating and "true" or nil;
+				reply:tag("session", attrs):up();
+			end
+		end
+	end
+	if dropped > 0 then
+		log_line("warn", "Daemon connected; %d events were dropped while the buffer was full", dropped);
+	end
+	event.origin.send(reply);
+	ready_session = event.origin;
+	replay();
+	return true;
+end);
+
+module:hook("message/host", function(event)
+	local stanza = event.stanza;
+	if stanza.attr.from ~= component then return; end
+	local ack = stanza:get_child("ack", NS);
+	if ack then
+		if event.origin and event.origin.type == "component" then
+			acknowledge(ack.attr.epoch, tonumber(ack.attr.seq));
+		end
+		return true;
+	end
+	if stanza.attr.type == "error" then
+		-- An event bounced by mod_component while the daemon was away: it stays buffered.
+		ready_session = nil;
+		return true;
+	end
+end, 10);
+
+local function find_session(user, session_id)
+	local user_sessions = user and prosody.hosts[host].sessions[user];
+	if not user_sessions then return nil; end
+	for _, session in pairs(user_sessions.sessions) do
+		if session.id == session_id then return session; end
+	end
+	return nil;
+end
+
+-- Replace the session's smacks watchdog with one of `seconds` that calls the original
+-- callback with the new watchdog as argument. mod_smacks' callback (0.12.3) closes over the
+-- session and destroys it; 0.12.4+ and 13 also ignore calls whose watchdog argument is not
+-- session.hibernating_watchdog, which our watchdog is, so expiry really ends the session (D12).
+local function replace_watchdog(session, seconds, callback)
+	session.hibernating_watchdog:cancel();
+	session.hibernating_watchdog = watchdog.new(seconds, function(this_dog)
+		return callback(this_dog);
+	end);
+end
+
+module:hook("iq-set/host/" .. NS .. ":hibernation-timeout", function(event)
+	if not from_daemon(event) then return refuse(event); end
+	local stanza = event.stanza;
+	local cmd = stanza.tags[1];
+	local session = find_session(cmd.attr.user, cmd.attr.session);
+	if not (session and session.hibernating and session.hibernating_watchdog) then
+		event.origin.send(st.error_reply(stanza, "cancel", "item-not-found", "No such hibernating session"));
+		return true;
+	end
+	local saved = session.cloud_notifyd_saved_watchdog;
+	if not saved then
+		local current = session.hibernating_watchdog;
+		saved = { callback = current.callback, timeout = current.timeout or server_hibernation_time };
+		session.cloud_notifyd_saved_watchdog = saved;
+	end
+	if cmd.attr.restore == "true" or cmd.attr.restore == "1" then
+		replace_watchdog(session, saved.timeout, saved.callback);
+	else
+		local seconds = tonumber(cmd.attr.seconds);
+		if not seconds or seconds <= 0 then
+			event.origin.send(st.error_reply(stanza, "modify", "bad-request", "seconds must be a positive number"));
+			return true;
+		end
+		replace_watchdog(session, seconds, saved.callback);
+	end
+	event.origin.send(st.reply(stanza));
+	return true;
+end);
+
+module:hook("iq-set/host/" .. NS .. ":publish-as-host", function(event)
+	if not from_daemon(event) then return refuse(event); end
+	local stanza = event.stanza;
+	local inner = child_named(stanza.tags[1], "iq");
+	if not (inner and inner.attr.to and inner.attr.id) then
+		event.origin.send(st.error_reply(stanza, "modify", "bad-request", "publish-as-host needs an iq with to and id"));
+		return true;
+	end
+	local id = inner.attr.id;
+	if pending[id] then
+		event.origin.send(st.error_reply(stanza, "modify", "conflict", "IQ id already in use"));
+		return true;
+	end
+	local out = strip_client_ns(st.clone(inner));
+	out.attr.from = host;
+	local daemon = event.origin;
+	local function answer(result)
+		if not daemon.destroyed then
+			module:send(st.reply(stanza):add_child(result));
+		end
+	end
+	track(id, out.attr.to, publish_timeout, function(reply)
+		answer(st.stanza("publish-result", { xmlns = NS }):add_child(copy_of(reply)));
+	end, function()
+		answer(st.stanza("publish-result", { xmlns = NS, timeout = "true" }));
+	end);
+	module:send(out);
+	return true;
+end);
+
+module:hook("iq-set/host/" .. NS .. ":hello", refuse);
+
+function module.unload()
+	for id, entry in pairs(pending) do
+		if entry.timer then entry.timer:stop(); end
+		pending[id] = nil;
+	end
+end
+
+log_line("info", "Bridge to %s loaded (epoch %s)", component, epoch);
