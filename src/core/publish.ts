@@ -126,7 +126,12 @@ function expire(state: CoreState, id: string, pending: PendingPublish, now: numb
   forgetPending(state, id, pending);
   actions.push({ type: "metric", name: "publish_timeouts_total" });
   if (!live) return;
-  actions.push({
+  actions.push(outcomeRecord(pending, id, now, "timeout"));
+}
+
+/** The history record of a publish's outcome; a reply carries its latency, a timeout does not. */
+export function outcomeRecord(pending: PendingPublish, id: string, now: number, outcome: "ok" | "error" | "timeout", error: string | null = null): Action {
+  return {
     type: "history",
     at: now,
     user: pending.user,
@@ -134,8 +139,9 @@ function expire(state: CoreState, id: string, pending: PendingPublish, now: numb
     publishId: id,
     trigger: pending.trigger,
     important: pending.important,
-    outcome: "timeout",
-  });
+    outcome,
+    ...(outcome === "timeout" ? {} : { latencyMs: now - pending.sentAt, error }),
+  };
 }
 
 /** D11: expires the oldest pending publish (the table is full). */

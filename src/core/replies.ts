@@ -2,27 +2,12 @@
  * Replies from app push services (B40–B43 with D11, D13, D18).
  * @module
  */
-import type { CoreState, PendingPublish, RegEntry, UserState } from "./state.ts";
+import type { CoreState, RegEntry, UserState } from "./state.ts";
 import type { Action, Event } from "./types.ts";
-import { forgetPending, liveEntry } from "./publish.ts";
+import { forgetPending, liveEntry, outcomeRecord } from "./publish.ts";
 import { removeRegistration } from "./registrations.ts";
 
 type E<T extends Event["type"]> = Extract<Event, { type: T }>;
-
-function history(pending: PendingPublish, id: string, now: number, outcome: "ok" | "error", error: string | null): Action {
-  return {
-    type: "history",
-    at: now,
-    user: pending.user,
-    identifier: pending.identifier,
-    publishId: id,
-    trigger: pending.trigger,
-    important: pending.important,
-    outcome,
-    latencyMs: now - pending.sentAt,
-    error,
-  };
-}
 
 /** Replaces the entry's registration (never mutating one already handed out) and persists the count (D13). */
 function setErrors(u: UserState, entry: RegEntry, errors: { errorCount: number; lastError: string | null; lastErrorAt: number | null }, actions: Action[]): void {
@@ -41,7 +26,7 @@ export function publishResult(state: CoreState, event: E<"publish-result">, acti
   if (entry === undefined) return; // B15: forgotten registration
   const u = state.users.get(pending.user);
   if (u === undefined) return;
-  actions.push(history(pending, event.publishId, event.now, "ok", null));
+  actions.push(outcomeRecord(pending, event.publishId, event.now, "ok", null));
   if (entry.reg.errorCount > 0) setErrors(u, entry, { errorCount: 0, lastError: entry.reg.lastError, lastErrorAt: entry.reg.lastErrorAt }, actions);
 }
 
@@ -59,7 +44,7 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
     actions.push({ type: "log", level: "warn", msg: "Cannot count publish error: registration no longer exists", fields: { user: pending.user, error } });
     return; // B42
   }
-  actions.push(history(pending, event.publishId, event.now, "error", error));
+  actions.push(outcomeRecord(pending, event.publishId, event.now, "error", error));
   if (event.errorType === "wait") return; // B42, D13: recorded, never counted
   const errorCount = entry.reg.errorCount + 1;
   if (errorCount < state.config.pushMaxErrors) {

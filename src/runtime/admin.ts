@@ -77,24 +77,9 @@ export function createAdminDeps(opts: AdminOptions): AdminDeps {
       return Promise.all(publishes.map((p) => outcomeOf(p.id, p.identifier)));
     },
 
-    async history(q) {
-      const rows = await store.listHistory(q);
-      return rows.map((r) => ({
-        at: r.at,
-        identifier: r.identifier,
-        publishId: r.publishId,
-        trigger: r.trigger,
-        important: r.important,
-        outcome: r.outcome,
-        latencyMs: r.latencyMs,
-        error: r.error,
-      }));
-    },
-
-    async removals(q) {
-      const rows = await store.listRemovals(q);
-      return rows.map((r) => ({ at: r.at, user: r.user, identifier: r.identifier, reason: r.reason, detail: r.detail }));
-    },
+    // The store's rows carry every field the API renders (plus ids it ignores).
+    history: (q) => store.listHistory(q),
+    removals: (q) => store.listRemovals(q),
 
     async totals() {
       const state = runtime.state;
