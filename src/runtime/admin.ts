@@ -78,8 +78,14 @@ export function createAdminDeps(opts: AdminOptions): AdminDeps {
     },
 
     // The store's rows carry every field the API renders (plus ids it ignores).
-    history: (q) => store.listHistory(q),
-    removals: (q) => store.listRemovals(q),
+    async history(q) {
+      await runtime.flushHistory();
+      return store.listHistory(q);
+    },
+    async removals(q) {
+      await runtime.flushHistory();
+      return store.listRemovals(q);
+    },
 
     async totals() {
       const state = runtime.state;

@@ -47,6 +47,8 @@ export interface Runtime {
   stop(): Promise<void>;
   /** Events queued and not yet handled. */
   backlog(): number;
+  /** Writes buffered history and removal records now (the admin API reads the store). */
+  flushHistory(): Promise<void>;
 }
 
 interface Job {
@@ -200,6 +202,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     },
     state,
     backlog: () => jobs.length - head,
+    flushHistory: () => history.flush(),
     async stop() {
       if (stopped) return;
       stopped = true;
