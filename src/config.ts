@@ -84,6 +84,9 @@ const KEYS = {
   smacks_hibernation_time: { kind: "positive-int", default: 600 },
 } as const satisfies Record<string, { kind: Kind; default: string | number | boolean | undefined }>;
 
+/** Every option name a config file may use (the example config is tested against it). */
+export const CONFIG_KEYS: readonly string[] = Object.freeze(Object.keys(KEYS));
+
 type Key = keyof typeof KEYS;
 type Value = string | number | boolean;
 

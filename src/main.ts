@@ -3,10 +3,12 @@
  *   cloud-notifyd [--config FILE]            run the daemon
  *   cloud-notifyd check-config [--config F]  validate the configuration and print it (no secrets)
  *   cloud-notifyd migrate [--config F]       apply the store's migrations and exit
+ *   cloud-notifyd import-prosody DIR [--host H] [--dry-run] [--config F]  import mod_cloud_notify registrations
  *   cloud-notifyd --version | --help
  * @module
  */
 import pkg from "../package.json" with { type: "json" };
+import { importProsody } from "./cli/import-prosody.ts";
 import { loadConfig } from "./config.ts";
 import { startDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
@@ -18,6 +20,9 @@ Usage:
   cloud-notifyd [--config FILE]              run the daemon
   cloud-notifyd check-config [--config FILE] validate the configuration and print it (secrets hidden)
   cloud-notifyd migrate [--config FILE]      create or upgrade the store, then exit
+  cloud-notifyd import-prosody DIR [--host HOST] [--dry-run] [--config FILE]
+                                             import mod_cloud_notify registrations from
+                                             Prosody's data directory DIR into the store
   cloud-notifyd --version                    print the version
   cloud-notifyd --help                       print this help
 
@@ -37,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = args[0] !== undefined && !args[0].startsWith("-") ? args[0] : "run";
-  if (!["run", "check-config", "migrate"].includes(command)) {
+  if (!["run", "check-config", "migrate", "import-prosody"].includes(command)) {
     console.error(`cloud-notifyd: unknown command '${command}' (see --help)`);
     return 2;
   }
@@ -54,6 +59,9 @@ async function main(argv: string[]): Promise<number> {
     const shown = { ...config, componentSecret: config.componentSecret ? "(set)" : "(not set)", adminToken: config.adminToken ? "(set)" : null, storeAuthToken: config.storeAuthToken ? "(set)" : null };
     console.log(JSON.stringify(shown, null, 2));
     return 0;
+  }
+  if (command === "import-prosody") {
+    return importProsody(args.slice(1), { config, log, out: process.stdout });
   }
   if (command === "migrate") {
     const store = await openStore(config.storeUrl, config.storeAuthToken ? { authToken: config.storeAuthToken } : {});
