@@ -44,6 +44,8 @@ export interface Config {
   pushMaxHibernationTimeout: number;
   pushNotificationWithBody: boolean;
   pushNotificationWithSender: boolean;
+  /** E2: important pushes carry <priority xmlns='tigase:push:priority:0'>high</priority>. */
+  pushPriority: boolean;
   /** seconds */
   smacksHibernationTime: number;
 }
@@ -81,6 +83,7 @@ const KEYS = {
   push_max_hibernation_timeout: { kind: "positive-int", default: 259200 },
   push_notification_with_body: { kind: "boolean", default: false },
   push_notification_with_sender: { kind: "boolean", default: false },
+  push_priority: { kind: "boolean", default: false },
   smacks_hibernation_time: { kind: "positive-int", default: 600 },
 } as const satisfies Record<string, { kind: Kind; default: string | number | boolean | undefined }>;
 
@@ -155,6 +158,7 @@ export function loadConfig(
       pushMaxHibernationTimeout: get("push_max_hibernation_timeout") as number,
       pushNotificationWithBody: get("push_notification_with_body") as boolean,
       pushNotificationWithSender: get("push_notification_with_sender") as boolean,
+      pushPriority: get("push_priority") as boolean,
       smacksHibernationTime: get("smacks_hibernation_time") as number,
     };
     return { ok: true, config: Object.freeze(config), warnings };
@@ -173,6 +177,7 @@ export function coreConfigFrom(config: Config): CoreConfig {
     pushMaxErrors: config.pushMaxErrors,
     pushMaxDevices: config.pushMaxDevices,
     pushNotificationImportantBody: config.pushNotificationImportantBody,
+    pushPriority: config.pushPriority,
     pushMaxHibernationTimeout: config.pushMaxHibernationTimeout,
     smacksHibernationTime: config.smacksHibernationTime,
     publishTimeoutMs: config.publishTimeout * 1000,

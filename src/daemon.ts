@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 
 import { type Config, coreConfigFrom } from "./config.ts";
-import { FEATURES } from "./core/features.ts";
+import { accountFeatures } from "./core/features.ts";
 import { initState } from "./core/state.ts";
 import { createAdminApp } from "./http/app.ts";
 import type { Readiness } from "./http/deps.ts";
@@ -20,6 +20,8 @@ import { createComponent, type Component } from "./xmpp/component.ts";
 
 const TICK_MS = 1000;
 const GAUGE_MS = 10_000;
+/** stop(): how long publishes already sent may take to be answered before the stream closes. */
+const SHUTDOWN_GRACE_MS = 2000;
 
 export interface Daemon {
   adminUrl: string;
@@ -50,7 +52,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     metrics,
     host: config.host,
     componentDomain: config.componentDomain,
-    features: FEATURES,
+    features: accountFeatures(state.extensions),
   });
 
   if (config.componentSecret !== "") {
@@ -128,6 +130,10 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
       clearInterval(tick);
       clearInterval(gauges);
       await server.stop();
+      // Replies to publishes in flight can only arrive while the stream is open: wait for them
+      // (bounded), so their outcome is recorded and an error is counted (D11, D13).
+      const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+      while (state.pending.size > 0 && component?.state === "online" && Date.now() < deadline) await Bun.sleep(20);
       link.stop();
       await component?.stop();
       await runtime.stop();

@@ -57,6 +57,7 @@ describe("loadConfig() defaults", () => {
         pushMaxHibernationTimeout: 259200,
         pushNotificationWithBody: false,
         pushNotificationWithSender: false,
+        pushPriority: false,
         smacksHibernationTime: 600,
       },
     });
@@ -180,6 +181,7 @@ store_url = "libsql://db.internal"
       pushMaxErrors: 16,
       pushMaxDevices: 5,
       pushNotificationImportantBody: "New Message!",
+      pushPriority: false,
       pushMaxHibernationTimeout: 259200,
       smacksHibernationTime: 600,
       publishTimeoutMs: 30_000,

@@ -7,6 +7,7 @@ import type { CoreState, PendingPublish, RegEntry, UserState } from "./state.ts"
 import type { Action, StanzaCopy, Trigger, XmlNode } from "./types.ts";
 import { nextPublishId } from "./state.ts";
 import { buildSummary } from "./summary.ts";
+import { runPipeline } from "./pipeline.ts";
 import { seenBefore } from "./dedupe.ts";
 import { fifoPeek, fifoPush, fifoRetain, fifoShift, fifoSize } from "./fifo.ts";
 
@@ -27,7 +28,10 @@ const PUSH_METRICS: Readonly<Record<Trigger, readonly [Action, Action]>> = {
   ping: metricPair("ping"),
 };
 
-/** Sends one publish to a registration; returns the push's "important" flag (B27). */
+/**
+ * Sends one publish to a registration through the D16 pipeline (filter → build → send);
+ * returns the push's "important" flag (B27), false when an extension vetoed it.
+ */
 export function pushTo(
   state: CoreState,
   u: UserState,
@@ -37,7 +41,20 @@ export function pushTo(
 ): boolean {
   const { config } = state;
   const { reg } = entry;
-  const built = buildSummary(config, { stanza: push.stanza, important: push.important, messageCount: entry.count });
+  const summarised = buildSummary(config, { stanza: push.stanza, important: push.important, messageCount: entry.count });
+  let payload: XmlNode[] = NO_PAYLOAD;
+  if (state.extensions.length > 0) {
+    const draft = { registration: reg, stanza: push.stanza, trigger: push.trigger, ...summarised, payload };
+    const result = runPipeline(state.extensions, draft, config);
+    if (!result.ok) {
+      vetoed(u, reg.identifier, push, result, actions);
+      return false;
+    }
+    payload = result.draft.payload;
+    summarised.summary = result.draft.summary;
+    summarised.important = result.draft.important;
+  }
+  const built = summarised;
   const id = nextPublishId(state);
   const deadline = push.now + config.publishTimeoutMs;
   if (state.pending.size >= config.maxPendingPublishes) expireOldest(state, push.now, actions);
@@ -69,6 +86,7 @@ export function pushTo(
         publishOptions: reg.publishOptions,
         important: built.important,
         trigger: push.trigger,
+        payload,
         deadline,
       },
     },
@@ -85,6 +103,22 @@ export function pushTo(
     PUSH_METRICS[push.trigger][built.important ? 1 : 0],
   );
   return built.important;
+}
+
+const NO_PAYLOAD: XmlNode[] = [];
+
+/** B28: an extension blocked the push: nothing is sent, the veto is recorded with its reason. */
+function vetoed(
+  u: UserState,
+  identifier: string,
+  push: { important: boolean; trigger: Trigger; now: number },
+  veto: { extension: string; reason: string },
+  actions: Action[],
+): void {
+  actions.push(
+    { type: "history", at: push.now, user: u.user, identifier, publishId: null, trigger: push.trigger, important: push.important, outcome: "vetoed", error: `${veto.extension}: ${veto.reason}` },
+    { type: "metric", name: "pushes_vetoed_total", labels: { extension: veto.extension } },
+  );
 }
 
 /**

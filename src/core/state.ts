@@ -4,6 +4,7 @@
  * publishes and dedupe entries are in deadline/expiry order because `now` only grows.
  * @module
  */
+import { extensionsFor, type PushExtension } from "./pipeline.ts";
 import type { CoreConfig, Identifier, Registration, SessionRef, StanzaCopy, Trigger } from "./types.ts";
 import type { Fifo } from "./fifo.ts";
 import type { IdSeed } from "./ids.ts";
@@ -18,6 +19,7 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = Object.freeze({
   pushMaxErrors: 16,
   pushMaxDevices: 5,
   pushNotificationImportantBody: "New Message!",
+  pushPriority: false,
   pushMaxHibernationTimeout: 259200,
   smacksHibernationTime: 600,
   publishTimeoutMs: 60000,
@@ -93,6 +95,8 @@ export type PendingOp =
 
 export interface CoreState {
   config: CoreConfig;
+  /** D16: the push pipeline's extensions, from the configuration. */
+  extensions: readonly PushExtension[];
   seed: IdSeed;
   publishCounter: number;
   opCounter: number;
@@ -110,9 +114,13 @@ export interface CoreState {
 }
 
 /** Creates an empty state. `idSeed` is 64 hex chars of randomness from the shell. */
-export function initState(config: CoreConfig, opts: { idSeed: string }): CoreState {
+export function initState(
+  config: CoreConfig,
+  opts: { idSeed: string; extensions?: readonly PushExtension[] },
+): CoreState {
   return {
     config,
+    extensions: opts.extensions ?? extensionsFor(config),
     seed: parseSeed(opts.idSeed),
     publishCounter: 0,
     opCounter: 0,

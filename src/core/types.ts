@@ -143,6 +143,8 @@ export interface Publish {
   publishOptions: string | null;
   important: boolean;
   trigger: Trigger;
+  /** Extra children of `<notification>` after the summary form, from extensions (D16). */
+  payload: XmlNode[];
   /** unix ms after which the publish counts as timed out (D11). */
   deadline: number;
 }
@@ -212,6 +214,8 @@ export interface CoreConfig {
   pushMaxErrors: number;
   pushMaxDevices: number;
   pushNotificationImportantBody: string;
+  /** E2: important pushes carry a Tigase priority element (D16 pipeline extension). */
+  pushPriority: boolean;
   /** seconds */
   pushMaxHibernationTimeout: number;
   /** seconds; the server's own smacks_hibernation_time, restored after the first important push (B34). */

@@ -5,7 +5,7 @@
  */
 import { Element, parse } from "ltx";
 
-import type { Action, Publish, Summary } from "../core/types.ts";
+import type { Action, Publish, Summary, XmlNode } from "../core/types.ts";
 import { buildErrorElement } from "./errors.ts";
 import {
   BRIDGE_VERSION,
@@ -50,7 +50,8 @@ export function renderPublishIq(p: Publish, from: string): Element {
 function publishPayload(p: Publish): Element {
   const pubsub = new Element("pubsub", { xmlns: NS_PUBSUB });
   const publish = pubsub.c("publish", p.node === null ? {} : { node: p.node });
-  const form = publish.c("item").c("notification", { xmlns: NS_PUSH }).c("x", { xmlns: NS_DATA, type: "form" });
+  const notification = publish.c("item").c("notification", { xmlns: NS_PUSH });
+  const form = notification.c("x", { xmlns: NS_DATA, type: "form" });
   form.c("field", { type: "hidden", var: "FORM_TYPE" }).c("value").t(PUSH_SUMMARY_FORM_TYPE);
   for (const field of SUMMARY_FIELDS) {
     const el = form.c("field", { type: field.type, var: field.var });
@@ -60,6 +61,7 @@ function publishPayload(p: Publish): Element {
       if (value.length > 0) v.t(value);
     }
   }
+  for (const extra of p.payload) notification.cnode(toElement(extra)); // D16 extensions
   if (p.publishOptions !== null) {
     const options = parseStoredForm(p.publishOptions);
     if (options !== null) pubsub.c("publish-options").cnode(options);
@@ -163,4 +165,14 @@ export function renderDiscoInfo(to: string, from: string, id: string): Element {
 
 function bridgeIq(type: "get" | "set" | "result", ctx: BridgeCtx, id: string): Element {
   return new Element("iq", { type, from: ctx.componentDomain, to: ctx.host, id });
+}
+
+/** A core XmlNode (plain data) as an ltx Element. */
+function toElement(node: XmlNode): Element {
+  const el = new Element(node.name, { ...node.attrs });
+  for (const child of node.children) {
+    if (typeof child === "string") el.t(child);
+    else el.cnode(toElement(child));
+  }
+  return el;
 }

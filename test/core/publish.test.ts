@@ -68,6 +68,7 @@ test("B26 publish carries the summary fields, node, options, to=reg.jid and a 64
     publishOptions: form,
     important: true,
     trigger: "offline",
+    payload: [],
     deadline: 10 + 60000,
   });
 });

@@ -33,6 +33,7 @@ const PUBLISH: Publish = {
   node: "n1",
   summary: { messageCount: "1", pendingSubscriptionCount: null, lastMessageSender: null, lastMessageBody: "New Message!" },
   publishOptions: null,
+  payload: [],
   important: true,
   trigger: "offline",
   deadline: 0,
@@ -115,6 +116,13 @@ describe("publish IQ (B26)", () => {
         `<field type="text-single" var="last-message-body"><value>New Message!</value></field>` +
         `</x></notification></item></publish></pubsub></iq>`,
     );
+  });
+
+  test("D16 extension payload goes inside <notification>, after the summary form", () => {
+    const p: Publish = { ...PUBLISH, payload: [{ name: "priority", attrs: { xmlns: "tigase:push:priority:0" }, children: ["high"] }] };
+    const notification = renderPublishIq(p, "example.com").getChild("pubsub")?.getChild("publish")?.getChild("item")?.getChild("notification");
+    expect(notification?.children.map((c) => (typeof c === "string" ? c : c.name))).toEqual(["x", "priority"]);
+    expect(notification?.getChildText("priority", "tigase:push:priority:0")).toBe("high");
   });
 
   test("B5 no node → publish element without node attribute", () => {
