@@ -252,8 +252,10 @@ module:hook("smacks-hibernation-end", function(event)
 	emit("hibernation-ended", { user = session.username, session = session.id });
 end, 1);
 
-module:hook("user-deleted", function(event)
-	if not event.username then return; end
+-- usermanager.delete_user fires user-deleted on the global event bus (prosody.events), not on
+-- the host's, in 0.12 and 13 alike (mod_roster, mod_blocklist and mod_c2s use hook_global too).
+module:hook_global("user-deleted", function(event)
+	if event.host ~= module.host or not event.username then return; end
 	emit("user-deleted", { user = event.username });
 end, 1);
 

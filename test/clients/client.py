@@ -9,13 +9,18 @@ Commands:
   {"cmd": "drop"}                           cut the TCP connection without closing the stream
   {"cmd": "connect"}                        connect again (resumes the stream when possible)
   {"cmd": "quit"}                           close the stream cleanly and exit
-Events: ready, session_start, sm_enabled, resumed, resume_failed, message, iq, disconnected.
+  {"cmd": "flood", "to": J, "count": N, "interval_ms": T, "prefix": P, "body": B}
+                                            send N chat messages (ids P-0 … P-(N-1)) at a steady
+                                            rate, one "sent" event each (at = unix ms), then "flood_done"
+Events: ready, session_start, sm_enabled, resumed, resume_failed, message, iq, disconnected,
+sent, flood_done.
 """
 import asyncio
 import json
 import logging
 import sys
 import threading
+import time
 
 import slixmpp
 from slixmpp.xmlstream.handler import Callback
@@ -72,11 +77,34 @@ def handle(client, port, cmd):
             client.abort()
         elif name == "connect":
             client.connect(address=("127.0.0.1", port), disable_starttls=True)
+        elif name == "flood":
+            start_flood(client, cmd)
         elif name == "quit":
             client.disconnect()
             client.loop.call_later(0.5, client.loop.stop)
     except Exception as err:  # report, keep running
         emit("command_failed", cmd=name, error=repr(err))
+
+
+def start_flood(client, cmd):
+    count = int(cmd["count"])
+    interval = float(cmd.get("interval_ms", 10)) / 1000.0
+    prefix = cmd.get("prefix", "flood")
+    body = cmd.get("body", "flood")
+    loop = client.loop
+    t0 = loop.time()
+
+    def send(i):
+        msg = client.make_message(mto=cmd["to"], mbody=body, mtype="chat")
+        msg["id"] = "%s-%d" % (prefix, i)
+        msg.send()
+        emit("sent", id=msg["id"], at=time.time() * 1000.0)
+        if i + 1 < count:
+            loop.call_at(t0 + (i + 1) * interval, send, i + 1)
+        else:
+            emit("flood_done", count=count)
+
+    send(0)
 
 
 def read_commands(client, port):

@@ -1,0 +1,131 @@
+/**
+ * A fake app push service (the p2/fpush role) for end-to-end tests and the latency bench:
+ * a separate XEP-0114 component on the test's Prosody that records every pubsub publish it
+ * receives and answers it with a result or a chosen error.
+ * @module
+ */
+import { Element } from "ltx";
+
+import { connectComponent, type TestComponent } from "./xml-socket.ts";
+
+export const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
+export const NS_PUSH = "urn:xmpp:push:0";
+export const NS_DATA = "jabber:x:data";
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/** How the service answers a publish. */
+export type AppAnswer =
+  | { kind: "result" }
+  | { kind: "error"; type: "cancel" | "modify" | "auth" | "wait"; condition: string; text?: string }
+  | { kind: "silent" };
+
+export interface ReceivedPublish {
+  iq: Element;
+  /** performance.now() when it arrived. */
+  at: number;
+  /** Unix ms (sub-ms precision) when it arrived, comparable with other processes' clocks. */
+  wallAt: number;
+  node: string | null;
+  /** The summary form's fields (var → value, "" for an empty field). */
+  summary: Map<string, string>;
+  /** The `<x>` inside `<publish-options>`, if any. */
+  publishOptions: Element | null;
+}
+
+export interface AppService {
+  domain: string;
+  component: TestComponent;
+  publishes: ReceivedPublish[];
+  /** Decides the answer to each publish (default: result). */
+  setAnswer(fn: (p: ReceivedPublish) => AppAnswer): void;
+  /** Resolves once at least `n` publishes arrived in total. */
+  waitForCount(n: number, timeoutMs?: number): Promise<ReceivedPublish[]>;
+  /** Called for every publish (after recording, before answering). */
+  onPublish(fn: (p: ReceivedPublish) => void): void;
+  close(): Promise<void>;
+}
+
+export function appComponentConfig(domain: string, secret: string): string {
+  return `Component ${JSON.stringify(domain)}\n  component_secret = ${JSON.stringify(secret)}\n`;
+}
+
+function summaryOf(publish: Element | undefined): Map<string, string> {
+  const fields = new Map<string, string>();
+  const x = publish?.getChild("item")?.getChild("notification", NS_PUSH)?.getChild("x", NS_DATA);
+  for (const field of x?.getChildren("field") ?? []) {
+    fields.set(field.attrs.var ?? "", field.getChildText("value") ?? "");
+  }
+  return fields;
+}
+
+export async function startAppService(opts: { port: number; domain: string; secret: string }): Promise<AppService> {
+  const component = await connectComponent({ port: opts.port, domain: opts.domain, secret: opts.secret });
+  const publishes: ReceivedPublish[] = [];
+  const listeners: Array<(p: ReceivedPublish) => void> = [];
+  const countWaiters: Array<{ n: number; resolve: () => void }> = [];
+  let answer: (p: ReceivedPublish) => AppAnswer = () => ({ kind: "result" });
+
+  component.onStanza((el) => {
+    const pubsub = el.name === "iq" && el.attrs.type === "set" ? el.getChild("pubsub", NS_PUBSUB) : undefined;
+    if (pubsub === undefined) return false;
+    const publish = pubsub.getChild("publish");
+    const received: ReceivedPublish = {
+      iq: el,
+      at: performance.now(),
+      wallAt: performance.timeOrigin + performance.now(),
+      node: publish?.attrs.node ?? null,
+      summary: summaryOf(publish),
+      publishOptions: pubsub.getChild("publish-options")?.getChild("x", NS_DATA) ?? null,
+    };
+    publishes.push(received);
+    for (const fn of listeners) fn(received);
+    for (let i = countWaiters.length - 1; i >= 0; i -= 1) {
+      const w = countWaiters[i];
+      if (w !== undefined && publishes.length >= w.n) {
+        countWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+    const a = answer(received);
+    if (a.kind === "silent") return true;
+    const reply = new Element("iq", { type: a.kind, from: opts.domain, to: el.attrs.from, id: el.attrs.id });
+    if (a.kind === "error") {
+      const error = reply.c("error", { type: a.type });
+      error.c(a.condition, { xmlns: NS_STANZAS });
+      if (a.text !== undefined) error.c("text", { xmlns: NS_STANZAS }).t(a.text);
+    }
+    component.send(reply);
+    return true;
+  });
+
+  return {
+    domain: opts.domain,
+    component,
+    publishes,
+    setAnswer(fn) {
+      answer = fn;
+    },
+    onPublish(fn) {
+      listeners.push(fn);
+    },
+    waitForCount(n, timeoutMs = 8000) {
+      if (publishes.length >= n) return Promise.resolve(publishes);
+      return new Promise((ok, fail) => {
+        const waiter = {
+          n,
+          resolve: () => {
+            clearTimeout(timer);
+            ok(publishes);
+          },
+        };
+        const timer = setTimeout(() => {
+          const i = countWaiters.indexOf(waiter);
+          if (i >= 0) countWaiters.splice(i, 1);
+          fail(new Error(`Cannot receive ${n} publishes at ${opts.domain}: got ${publishes.length} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        countWaiters.push(waiter);
+      });
+    },
+    close: () => component.close(),
+  };
+}
