@@ -44,6 +44,11 @@ export function createAdminApp(deps: AdminDeps): Hono {
     if (err instanceof HTTPException && err.status < 500) {
       return c.json({ error: err.message === "" ? "bad request" : err.message }, err.status);
     }
+    if (err instanceof Error && err.name === "AbortError") {
+      // The client went away mid-body (bodyLimit reads it first): its fault, and nobody is
+      // left to read an answer; never an error line an outsider could flood the log with.
+      return c.json({ error: "Cannot read body: the request body is incomplete" }, 400);
+    }
     deps.logger.error("admin request failed", {
       method: c.req.method,
       path: c.req.path,
