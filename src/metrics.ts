@@ -154,34 +154,62 @@ export function createRegistry({ maxSeriesPerMetric = 1000 }: MetricsOptions = {
     return created;
   }
 
-  function inc(name: string, labels?: Labels, value = 1): boolean {
+  // Hot path: the same (name, labels) pair is updated over and over; remember where its series
+  // lives under the caller's raw spelling so sanitising and sorting labels happens once.
+  const resolved = new Map<string, { family: Family; series: Series }>();
+  const MAX_RESOLVED = 10_000;
+
+  function rawKey(name: string, labels: Labels | undefined): string {
+    let key = name;
+    if (labels !== undefined) for (const k in labels) key += `\u0000${k}\u0001${labels[k]}`;
+    return key;
+  }
+
+  /** The series for (name, labels) if the family exists and `accepts` it; never creates one otherwise. */
+  function resolve(
+    name: string,
+    labels: Labels | undefined,
+    accepts: (family: Family) => boolean,
+    defineCounter = false,
+  ): { family: Family; series: Series } | undefined {
+    const key = rawKey(name, labels);
+    const hit = resolved.get(key);
+    if (hit !== undefined) return accepts(hit.family) ? hit : undefined;
     const clean = sanitizeMetricName(name);
-    if (!families.has(clean)) define({ name: clean, kind: "counter", help: `Counter ${clean}.` });
+    if (defineCounter && !families.has(clean)) define({ name: clean, kind: "counter", help: `Counter ${clean}.` });
     const family = families.get(clean);
-    if (family === undefined || family.spec.kind === "histogram" || !Number.isFinite(value)) return false;
-    if (family.spec.kind === "counter" && value < 0) return false;
+    if (family === undefined || !accepts(family)) return undefined;
     const series = seriesOf(family, labels);
-    if (series === undefined) return false;
-    series.value += value;
+    if (series === undefined) return undefined;
+    const found = { family, series };
+    if (resolved.size < MAX_RESOLVED) resolved.set(key, found);
+    return found;
+  }
+
+  function inc(name: string, labels?: Labels, value = 1): boolean {
+    if (!Number.isFinite(value)) return false;
+    const accepts = (f: Family) => f.spec.kind === "gauge" || (f.spec.kind === "counter" && value >= 0);
+    const found = resolve(name, labels, accepts, true);
+    if (found === undefined) return false;
+    found.series.value += value;
     return true;
   }
 
   function set(name: string, a: Labels | undefined | number, b?: number): boolean {
     const [labels, value] = typeof a === "number" ? [undefined, a] : [a, b];
-    const family = families.get(sanitizeMetricName(name));
-    if (family?.spec.kind !== "gauge" || value === undefined || !Number.isFinite(value)) return false;
-    const series = seriesOf(family, labels);
-    if (series === undefined) return false;
-    series.value = value;
+    if (value === undefined || !Number.isFinite(value)) return false;
+    const found = resolve(name, labels, (f) => f.spec.kind === "gauge");
+    if (found === undefined) return false;
+    found.series.value = value;
     return true;
   }
 
   function observe(name: string, a: Labels | undefined | number, b?: number): boolean {
     const [labels, value] = typeof a === "number" ? [undefined, a] : [a, b];
-    const family = families.get(sanitizeMetricName(name));
-    if (family?.spec.kind !== "histogram" || value === undefined || Number.isNaN(value)) return false;
-    const series = seriesOf(family, labels);
-    if (series === undefined) return false;
+    if (value === undefined || Number.isNaN(value)) return false;
+    const found = resolve(name, labels, (f) => f.spec.kind === "histogram");
+    if (found === undefined) return false;
+    const { family, series } = found;
     const index = family.bounds.findIndex((bound) => value <= bound);
     if (index >= 0) series.counts[index] = (series.counts[index] ?? 0) + 1;
     series.value += 1;

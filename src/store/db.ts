@@ -18,13 +18,13 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle as drizzleBun } from "drizzle-orm/bun-sqlite";
 import { drizzle as drizzleLibsql } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
-import { historyWrites, pruneHistoryWrite, removalWrite, selectHistory, selectRemovals } from "./history.ts";
+import { historyWrites, prepareHistoryInsert, pruneHistoryWrite, removalWrite, selectHistory, selectRemovals } from "./history.ts";
 import { applyMigrations } from "./migrate.ts";
 import type { AnyDb, WriteQuery } from "./registrations.ts";
-import { selectByUser, selectCount, selectUsers, writesFor } from "./registrations.ts";
+import { prepareSelectByUser, selectCount, selectUsers, writesFor } from "./registrations.ts";
 import * as schema from "./schema.ts";
 import { parseStoreUrl } from "./store-url.ts";
-import type { Store, StoreKind } from "./types.ts";
+import type { HistoryRow, Store, StoreKind } from "./types.ts";
 
 export type { Store } from "./types.ts";
 
@@ -133,17 +133,20 @@ function openLibsql(url: string, opts: OpenStoreOptions): Driver {
 function storeOver(driver: Driver): Store {
   const { db, write } = driver;
   let closed = false;
+  const selectByUser = prepareSelectByUser(db);
+  // bun:sqlite runs prepared rows in one local transaction; remote libSQL wants few statements per batch.
+  const historyRows = driver.kind === "sqlite" ? prepareHistoryInsert(db) : (rows: HistoryRow[]) => historyWrites(db, rows);
   return {
     kind: driver.kind,
     ping: () => (closed ? Promise.resolve(false) : driver.ping()),
-    listByUser: (user) => selectByUser(db, user),
+    listByUser: selectByUser,
     async apply(ops) {
       await write(writesFor(db, ops));
     },
     countRegistrations: () => selectCount(db),
     listUsers: (opts) => selectUsers(db, opts),
     async addHistory(rows) {
-      await write(historyWrites(db, rows));
+      await write(historyRows(rows));
     },
     listHistory: (q) => selectHistory(db, q),
     async addRemoval(row) {

@@ -40,13 +40,21 @@ export function toRegistration(row: RegistrationRow): Registration {
   };
 }
 
-export async function selectByUser(db: AnyDb, user: string): Promise<Registration[]> {
-  const rows = await db
+/**
+ * A prepared "registrations of one user" query: the runtime loads a user before that user's
+ * first event, so this is on the hot path and drizzle should build its SQL once, not per call.
+ */
+export function prepareSelectByUser(db: AnyDb): (user: string) => Promise<Registration[]> {
+  const query = db
     .select()
     .from(registrations)
-    .where(eq(registrations.user, user))
-    .orderBy(asc(registrations.identifier));
-  return rows.map(toRegistration);
+    .where(eq(registrations.user, sql.placeholder("user")))
+    .orderBy(asc(registrations.identifier))
+    .prepare();
+  return async function selectByUser(user) {
+    const rows = (await query.all({ user })) as RegistrationRow[];
+    return rows.map(toRegistration);
+  };
 }
 
 export async function selectCount(db: AnyDb): Promise<number> {

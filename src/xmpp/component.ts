@@ -157,6 +157,8 @@ export function createComponent(opts: ComponentOptions): Component {
   function onOpen(c: Connection, socket: Socket<undefined>): void {
     if (c.ended) return socket.terminate();
     c.socket = socket;
+    // Stanzas are small and latency matters (a publish waits on the wire otherwise): no Nagle.
+    socket.setNoDelay(true);
     c.phase = "opening";
     state = "authenticating";
     enqueue(
