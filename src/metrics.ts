@@ -110,6 +110,11 @@ export const PRODUCT_METRICS: readonly MetricSpec[] = [
     labelNames: ["kind", "outcome"],
     help: "enable/disable requests from clients, by kind and outcome.",
   },
+  { name: "process_resident_memory_bytes", kind: "gauge", help: "Resident memory of the daemon process." },
+  { name: "cloud_notifyd_heap_used_bytes", kind: "gauge", help: "JavaScript heap in use." },
+  { name: "cloud_notifyd_event_backlog", kind: "gauge", help: "Events received and not yet handled." },
+  { name: "cloud_notifyd_pending_publishes", kind: "gauge", help: "Publishes waiting for the app service's answer." },
+  { name: "cloud_notifyd_cached_users", kind: "gauge", help: "Users whose registrations the core keeps in memory." },
 ];
 
 interface Series {

@@ -7,6 +7,7 @@ import type { CoreState, SessionState, UserState } from "./state.ts";
 import type { Action, Event, StanzaCopy, Trigger } from "./types.ts";
 import { peekUser, touchUser } from "./state.ts";
 import { isImportant } from "./importance.ts";
+import { slimCopy } from "./slim.ts";
 import { pushTo } from "./publish.ts";
 import { seenBefore } from "./dedupe.ts";
 import { batchKey, ensureSession, parseBatchKey, resetCount, stopBatch } from "./registrations.ts";
@@ -26,7 +27,7 @@ function processQueue(state: CoreState, u: UserState, s: SessionState, queue: re
   let firstIsImportant = false;
   for (const copy of queue) {
     if (seenBefore(state, entry, copy.key, now)) continue;
-    const important = isImportant(copy.stanza);
+    const important = copy.important ?? isImportant(copy.stanza);
     if (important) {
       entry.count++;
       if (firstImportant === null) firstImportant = copy;
@@ -57,7 +58,7 @@ function enqueue(state: CoreState, u: UserState, s: SessionState, copy: StanzaCo
     s.queue.shift();
     actions.push({ type: "metric", name: "session_queue_dropped_total" });
   }
-  s.queue.push(copy);
+  s.queue.push(slimCopy(copy, state.config.pushNotificationWithBody));
   if (s.timer) return;
   s.timer = true;
   actions.push({ type: "schedule", key: batchKey(u.user, s.ref.sessionId), at: now + state.config.batchDelayMs });

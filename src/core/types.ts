@@ -55,6 +55,8 @@ export interface StanzaCopy {
   stanza: XmlNode;
   /** Stable identity across trigger paths: origin-id, else from+id, else a digest (computed by the adapter). */
   key: string;
+  /** Importance (B18–B23), when already known: set on copies the core keeps queued. */
+  important?: boolean;
 }
 
 /** Trigger paths, used for push history and metrics. */

@@ -44,7 +44,16 @@ export function createAdminDeps(opts: AdminOptions): AdminDeps {
     host: opts.host,
     logger: opts.logger,
     readiness: opts.readiness,
-    metrics: () => opts.metrics.render(),
+    metrics() {
+      const m = opts.metrics;
+      const memory = process.memoryUsage();
+      m.set("process_resident_memory_bytes", memory.rss);
+      m.set("cloud_notifyd_heap_used_bytes", memory.heapUsed);
+      m.set("cloud_notifyd_event_backlog", runtime.backlog());
+      m.set("cloud_notifyd_pending_publishes", runtime.state.pending.size);
+      m.set("cloud_notifyd_cached_users", runtime.state.users.size);
+      return m.render();
+    },
 
     async listRegistrations(user) {
       const regs = await store.listByUser(user);

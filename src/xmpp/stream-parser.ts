@@ -13,7 +13,11 @@
 // with the next one (the XML declaration split across TCP reads would otherwise hang).
 //
 // Bytes are decoded with a streaming TextDecoder: a multi-byte character split across
-// chunks decodes whole, and invalid UTF-8 becomes U+FFFD instead of throwing.
+// chunks decodes whole, and invalid UTF-8 becomes U+FFFD instead of throwing. Each piece is
+// decoded on its own (0x3E never occurs inside a multi-byte UTF-8 sequence), never sliced out
+// of a decoded chunk: JSC substrings keep their whole parent string alive, so one retained
+// attribute (a user name, a dedupe key) would otherwise pin the entire 64 KiB read it came
+// from, and memory grew with everything the peer ever sent.
 
 import { Element } from "ltx";
 import SaxLtx from "ltx/src/parsers/ltx.js";
@@ -48,6 +52,8 @@ export const DEFAULT_MAX_DEPTH = 64;
 const STREAM_ROOT = "stream:stream";
 const LEADING_WHITESPACE = /^[ \t\r\n]+/;
 const LOOKBEHIND_TAIL = /[-?\]]{1,2}$/;
+const GT = 0x3e;
+const encoder = new TextEncoder();
 
 export function createStreamParser(options: StreamParserOptions = {}): StreamParser {
   const { maxStanzaBytes = DEFAULT_MAX_STANZA_BYTES, maxDepth = DEFAULT_MAX_DEPTH } = options;
@@ -141,18 +147,18 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
   function write(chunk: Uint8Array | string): StreamParserEvent[] {
     if (closed) return [];
     events = [];
-    const decoded = typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
-    const text = carry + decoded;
-    carry = "";
+    const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
     let start = 0;
     while (!closed) {
-      const gt = text.indexOf(">", start);
+      const gt = bytes.indexOf(GT, start);
       if (gt === -1) break;
-      feed(text.slice(start, gt + 1));
+      const piece = carry + decoder.decode(bytes.subarray(start, gt + 1), { stream: true });
+      carry = "";
+      feed(piece);
       start = gt + 1;
     }
-    if (!closed && start < text.length) {
-      const tail = text.slice(start);
+    if (!closed && start < bytes.length) {
+      const tail = carry + decoder.decode(bytes.subarray(start), { stream: true });
       carry = LOOKBEHIND_TAIL.exec(tail.slice(-2))?.[0] ?? "";
       if (tail.length > carry.length) feed(tail.slice(0, tail.length - carry.length));
     }

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { evictUsers, initState, isLoaded, nextPublishId } from "../../src/core/state.ts";
-import { APP, SEED, chat, config, fresh, load, only, publishes, registration, run, sessionRef, started } from "./harness.ts";
+import { APP, SEED, chat, config, fresh, load, only, publishes, registration, run, sessionRef, started, xml } from "./harness.ts";
 
 test("memory: the dedupe window holds at most dedupeWindow entries", () => {
   const state = fresh({ dedupeWindow: 10 });
@@ -110,4 +110,21 @@ test("memory: the user order queue stays bounded across user deletions", () => {
     run(state, { type: "user-deleted", now: i, user: "churn" });
   }
   expect(state.userOrder.items.length - state.userOrder.head).toBeLessThanOrEqual(1024 + 2);
+});
+
+test("memory: a queued stanza is kept slim (root attributes, body ≤ 4096 chars, its importance), whatever its size", () => {
+  const state = fresh({ pushNotificationWithBody: true });
+  load(state, "alice", [registration("alice", APP, "n1")]);
+  started(state, sessionRef("alice", "s1"), 0, `${APP}<n1`);
+  const huge = `<message xmlns="jabber:client" from="bob@example.net/x" to="alice@example.com" type="chat" id="big"><body>${"b".repeat(10000)}</body>${"<junk xmlns='urn:x'>pad</junk>".repeat(2000)}<encrypted xmlns="urn:xmpp:omemo:2"/></message>`;
+  run(state, { type: "stanza-queued", now: 1, user: "alice", sessionId: "s1", copy: { stanza: xml(huge), key: "big" } });
+  const queued = state.users.get("alice")?.sessions.get("s1")?.queue[0];
+  expect(queued?.important).toBe(true);
+  expect(queued?.stanza.children).toHaveLength(1);
+  expect(JSON.stringify(queued).length).toBeLessThan(4500);
+  expect(queued?.stanza.attrs.from).toBe("bob@example.net/x");
+  // and the batch still pushes it as important
+  const pubs = publishes(run(state, { type: "timer", now: 1001, key: "batch/alice/s1" }));
+  expect(pubs.map((p) => p.important)).toEqual([true]);
+  expect(pubs[0]?.summary.lastMessageBody).toBe("b".repeat(4096));
 });
