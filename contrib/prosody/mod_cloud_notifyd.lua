@@ -509,7 +509,61 @@ end);
 
 module:hook("iq-set/host/" .. NS .. ":hello", refuse);
 
+-- Unacknowledged events survive a restart ----------------------------------------------
+-- Saved when the server stops (after mod_smacks moved dying sessions' unacked stanzas to
+-- offline storage, which emits events too) and when the module unloads; restored into the
+-- new epoch at load. The daemon deduplicates by stanza key (D8), so an event it had already
+-- handled but not yet acknowledged pushes nothing twice.
+
+local buffer_store = module:open_store("cloud_notifyd_buffer");
+local saved = false;
+
+local function save_buffer()
+	if saved then return; end
+	saved = true;
+	local items = {};
+	for seq = first_seq, last_seq do
+		local stanza = buffer[seq];
+		if stanza then items[#items + 1] = st.preserialize(stanza); end
+	end
+	if #items == 0 then return; end
+	local ok, err = buffer_store:set(nil, { events = items });
+	if ok then
+		log_line("info", "Saved %d unacknowledged events for the daemon", #items);
+	else
+		log_line("error", "Cannot save %d unacknowledged events: %s", #items, tostring(err));
+	end
+end
+
+local function restore_buffer()
+	local data, err = buffer_store:get(nil);
+	if err then log_line("error", "Cannot read saved events: %s", tostring(err)); return; end
+	if not (data and type(data.events) == "table") then return; end
+	buffer_store:set(nil, nil);
+	local restored = 0;
+	for _, item in ipairs(data.events) do
+		local stanza = st.deserialize(item);
+		local ev = stanza and stanza:get_child("event", NS);
+		if ev then
+			last_seq = last_seq + 1;
+			ev.attr.epoch, ev.attr.seq = epoch, string.format("%d", last_seq);
+			buffer[last_seq] = stanza;
+			restored = restored + 1;
+		end
+	end
+	while buffer_count() > buffer_size do
+		buffer[first_seq] = nil;
+		first_seq = first_seq + 1;
+		dropped = dropped + 1;
+	end
+	log_line("info", "Restored %d events saved before the last stop", restored);
+end
+
+module:hook_global("server-stopping", save_buffer, -1000);
+restore_buffer();
+
 function module.unload()
+	save_buffer();
 	for id, entry in pairs(pending) do
 		if entry.timer then entry.timer:stop(); end
 		pending[id] = nil;

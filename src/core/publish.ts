@@ -4,7 +4,7 @@
  * @module
  */
 import type { CoreState, PendingPublish, RegEntry, UserState } from "./state.ts";
-import type { Action, StanzaCopy, Trigger, XmlNode } from "./types.ts";
+import type { Action, Publish, StanzaCopy, Trigger, XmlNode } from "./types.ts";
 import { nextPublishId } from "./state.ts";
 import { buildSummary } from "./summary.ts";
 import { runPipeline } from "./pipeline.ts";
@@ -58,38 +58,21 @@ export function pushTo(
   const id = nextPublishId(state);
   const deadline = push.now + config.publishTimeoutMs;
   if (state.pending.size >= config.maxPendingPublishes) expireOldest(state, push.now, actions);
-  state.pending.set(id, {
+  const publish: Publish = {
+    id,
     user: u.user,
     identifier: reg.identifier,
-    owner: u,
-    entry,
-    sentAt: push.now,
-    deadline,
-    trigger: push.trigger,
+    to: reg.jid,
+    node: reg.node,
+    summary: built.summary,
+    publishOptions: reg.publishOptions,
     important: built.important,
-  });
-  fifoPush(state.pendingOrder, id);
-  if (fifoSize(state.pendingOrder) > 2 * config.maxPendingPublishes + 1024) {
-    fifoRetain(state.pendingOrder, (pendingId) => state.pending.has(pendingId)); // drop answered ids
-  }
-  u.pendingPublishes++;
+    trigger: push.trigger,
+    payload,
+    deadline,
+  };
+  track(state, u, entry, publish, push.now, 1, actions);
   actions.push(
-    {
-      type: "publish",
-      publish: {
-        id,
-        user: u.user,
-        identifier: reg.identifier,
-        to: reg.jid,
-        node: reg.node,
-        summary: built.summary,
-        publishOptions: reg.publishOptions,
-        important: built.important,
-        trigger: push.trigger,
-        payload,
-        deadline,
-      },
-    },
     {
       type: "history",
       at: push.now,
@@ -106,6 +89,54 @@ export function pushTo(
 }
 
 const NO_PAYLOAD: XmlNode[] = [];
+
+/** Most sends of one push: the first, and two more after broken links. */
+export const MAX_ATTEMPTS = 3;
+
+/** Records a publish as pending (D11: bounded, with a deadline) and emits it. */
+function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish, now: number, attempt: number, actions: Action[]): void {
+  state.pending.set(publish.id, {
+    user: u.user,
+    identifier: publish.identifier,
+    owner: u,
+    entry,
+    sentAt: now,
+    deadline: publish.deadline,
+    trigger: publish.trigger,
+    important: publish.important,
+    publish,
+    attempt,
+  });
+  fifoPush(state.pendingOrder, publish.id);
+  if (fifoSize(state.pendingOrder) > 2 * state.config.maxPendingPublishes + 1024) {
+    fifoRetain(state.pendingOrder, (pendingId) => state.pending.has(pendingId)); // drop answered ids
+  }
+  u.pendingPublishes++;
+  actions.push({ type: "publish", publish });
+}
+
+/**
+ * The link to the server broke and is back: a publish sent before that can no longer be
+ * answered (its reply, or the publish itself, died with the old stream or a restarting server).
+ * Each is sent again under a new id, at most MAX_ATTEMPTS times in all. This makes delivery
+ * at-least-once: the app service may see a push twice if only its answer was lost, which is
+ * better than a phone never woken. The old id is recorded as "retried" and forgotten.
+ */
+export function resendInterrupted(state: CoreState, event: { now: number; sentBefore: number }, actions: Action[]): void {
+  for (const [id, pending] of [...state.pending]) {
+    if (pending.sentAt > event.sentBefore) continue;
+    const entry = liveEntry(pending);
+    forgetPending(state, id, pending);
+    if (entry === undefined) continue;
+    if (pending.attempt >= MAX_ATTEMPTS) {
+      actions.push(outcomeRecord(pending, id, event.now, "timeout"));
+      continue;
+    }
+    actions.push(outcomeRecord(pending, id, event.now, "retried"));
+    const publish: Publish = { ...pending.publish, id: nextPublishId(state), deadline: event.now + state.config.publishTimeoutMs };
+    track(state, pending.owner, entry, publish, event.now, pending.attempt + 1, actions);
+  }
+}
 
 /** B28: an extension blocked the push: nothing is sent, the veto is recorded with its reason. */
 function vetoed(
@@ -164,7 +195,7 @@ function expire(state: CoreState, id: string, pending: PendingPublish, now: numb
 }
 
 /** The history record of a publish's outcome; a reply carries its latency, a timeout does not. */
-export function outcomeRecord(pending: PendingPublish, id: string, now: number, outcome: "ok" | "error" | "timeout", error: string | null = null): Action {
+export function outcomeRecord(pending: PendingPublish, id: string, now: number, outcome: "ok" | "error" | "timeout" | "retried", error: string | null = null): Action {
   return {
     type: "history",
     at: now,
@@ -174,7 +205,7 @@ export function outcomeRecord(pending: PendingPublish, id: string, now: number, 
     trigger: pending.trigger,
     important: pending.important,
     outcome,
-    ...(outcome === "timeout" ? {} : { latencyMs: now - pending.sentAt, error }),
+    ...(outcome === "timeout" || outcome === "retried" ? {} : { latencyMs: now - pending.sentAt, error }),
   };
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { extensionsFor, type PushExtension } from "./pipeline.ts";
-import type { CoreConfig, Identifier, Registration, SessionRef, StanzaCopy, Trigger } from "./types.ts";
+import type { CoreConfig, Identifier, Publish, Registration, SessionRef, StanzaCopy, Trigger } from "./types.ts";
 import type { Fifo } from "./fifo.ts";
 import type { IdSeed } from "./ids.ts";
 import { parseSeed, publishId } from "./ids.ts";
@@ -87,6 +87,10 @@ export interface PendingPublish {
   deadline: number;
   trigger: Trigger;
   important: boolean;
+  /** What was sent, to send again if the link to the server broke before the answer (at-least-once). */
+  publish: Publish;
+  /** 1 for the first send. */
+  attempt: number;
 }
 
 export type PendingOp =

@@ -119,6 +119,9 @@ export type Event =
       now: number;
       sessions: Array<{ session: SessionRef; bound: Identifier | null; hibernating: boolean }>;
     }
+  // --- the link to the server is back (bridge hello after a reconnect): publishes sent before
+  //     `sentBefore` can no longer be answered and are sent again ---
+  | { type: "link-restored"; now: number; sentBefore: number }
   // --- admin API: remove one, some or all (null) of a user's registrations ---
   | { type: "admin-delete"; now: number; user: string; identifiers: Identifier[] | null }
   // --- admin ping (cloud-notify-ping, B39): push with no stanza ---
@@ -166,7 +169,7 @@ export type StoreOp =
 
 export type RemovalReason = "disabled" | "evicted" | "max-errors" | "user-deleted" | "admin";
 
-export type HistoryOutcome = "sent" | "ok" | "error" | "timeout" | "vetoed";
+export type HistoryOutcome = "sent" | "ok" | "error" | "timeout" | "vetoed" | "retried";
 
 export type Action =
   /** Answer a client IQ. `error` absent = empty result. */

@@ -55,6 +55,8 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
   let processedSeq = 0;
   let ackedSeq = 0;
   let ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the current stream came online: publishes sent before it are re-sent after hello. */
+  let onlineAt = 0;
 
   function sendAck(): void {
     if (ackTimer !== null) clearTimeout(ackTimer);
@@ -110,6 +112,8 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         boundIdentifier: s.bound === "" ? null : s.bound,
       });
     }
+    // Publishes sent over an earlier stream can no longer be answered: send them again.
+    void runtime.dispatch({ type: "link-restored", now: now(), sentBefore: onlineAt });
     void runtime.dispatch({
       type: "sessions-snapshot",
       now: now(),
@@ -178,6 +182,7 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
 
   return {
     online() {
+      onlineAt = now();
       helloId = `hello-${++helloCounter}`;
       status = { state: "waiting", reason: "waiting for the bridge's hello" };
       send(renderHello({ ...ctx, iqId: helloId, features: opts.features }));

@@ -67,7 +67,8 @@ def handle(client, port, cmd):
     name = cmd.get("cmd")
     try:
         if name == "raw":
-            client.send_raw(cmd["xml"])
+            # Through the same send queue as messages, so a raw IQ never overtakes them.
+            client.send(cmd["xml"])
         elif name == "message":
             msg = client.make_message(mto=cmd["to"], mbody=cmd.get("body"), mtype=cmd.get("type", "chat"))
             if cmd.get("id"):
