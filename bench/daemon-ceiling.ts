@@ -1,0 +1,224 @@
+/**
+ * The daemon's own ceiling: the compiled binary, pinned to one CPU, fed by a synthetic bridge
+ * over a real XEP-0114 socket with a flood of `offline` events for users who have registrations;
+ * every publish-as-host is answered at once with a publish-result. Then, for comparison, the
+ * raw ceilings of this machine: parsing the same event stream with src/xmpp/stream-parser.ts
+ * (and classifying it with parseInbound), and writing publish stanzas to a loopback socket.
+ *
+ * Run: node_modules/.bin/bun bench/daemon-ceiling.ts [events=200000] [users=10000] [regsPerUser=1]
+ * @module
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { parseInbound } from "../src/xmpp/parse-bridge.ts";
+import { createStreamParser } from "../src/xmpp/stream-parser.ts";
+import { startDaemonProcess, ROOT } from "./lib/daemon-process.ts";
+import { seedStore } from "./lib/seed.ts";
+import { cpuSeconds, fmtInt, fmtMs, hasTaskset, percentile, pinSelf, result, rssMiB } from "./lib/stats.ts";
+import { offlineEvent, startSyntheticBridge } from "./lib/synthetic-bridge.ts";
+import { createWriter } from "./lib/writer.ts";
+
+const EVENTS = Number(process.argv[2] ?? 200_000);
+const USERS = Number(process.argv[3] ?? 10_000);
+const REGS = Number(process.argv[4] ?? 1);
+/** Most events sent and not yet acknowledged; 0 = unbounded flood (the daemon reads ahead without limit). */
+const WINDOW = Number(process.env.BENCH_WINDOW ?? 5_000);
+const WARMUP = 5_000;
+const HOST = "localhost";
+const DOMAIN = "push.localhost";
+const SECRET = "bench-secret";
+const TIMEOUT_MS = 120_000;
+
+const pinned = hasTaskset();
+if (pinned) pinSelf(1);
+console.log(`# daemon ceiling: ${fmtInt(EVENTS)} offline events over ${fmtInt(USERS)} users × ${REGS} registration(s)` +
+  `; window ${WINDOW > 0 ? fmtInt(WINDOW) + " unacked events" : "unbounded"}` +
+  `${pinned ? "; daemon pinned to CPU 0, benchmark driver to CPU 1" : "; not pinned"}`);
+
+const dataDir = mkdtempSync(join(tmpdir(), "cnd-ceiling-"));
+let t = performance.now();
+await seedStore(dataDir, USERS, REGS);
+console.log(`seeded ${fmtInt(USERS * REGS)} registrations in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+const bridge = startSyntheticBridge({ host: HOST, componentDomain: DOMAIN, secret: SECRET });
+const daemon = await startDaemonProcess({
+  dataDir,
+  cpu: pinned ? 0 : undefined,
+  env: {
+    CLOUD_NOTIFYD_HOST: HOST,
+    CLOUD_NOTIFYD_COMPONENT_DOMAIN: DOMAIN,
+    CLOUD_NOTIFYD_COMPONENT_PORT: String(bridge.port),
+    CLOUD_NOTIFYD_COMPONENT_SECRET: SECRET,
+  },
+});
+
+let exitCode = 0;
+try {
+  await bridge.ready;
+  await daemon.waitReady(performance.now());
+
+  let msg = 0;
+  /** Sends `count` events round-robin over the users and resolves when all their publishes arrived and the last seq was acked. */
+  async function flood(count: number): Promise<{ ms: number; lastPublishMs: number }> {
+    const wantPublishes = bridge.counters.publishes + count * REGS;
+    const started = performance.now();
+    const CHUNK = 500;
+    let lastSeq = 0;
+    for (let sent = 0; sent < count; ) {
+      const n = Math.min(CHUNK, count - sent);
+      const parts: string[] = [];
+      for (let i = 0; i < n; i++) {
+        lastSeq = bridge.nextSeq();
+        const user = `u${msg % USERS}`;
+        parts.push(offlineEvent({ host: HOST, componentDomain: DOMAIN, epoch: bridge.epoch, seq: lastSeq, user, msgId: `m${++msg}` }));
+      }
+      bridge.send(parts.join(""));
+      sent += n;
+      await bridge.whenBelow(4 * 1024 * 1024);
+      while (WINDOW > 0 && lastSeq - bridge.counters.ackedSeq > WINDOW) await Bun.sleep(1);
+    }
+    const deadline = started + TIMEOUT_MS;
+    while (bridge.counters.publishes < wantPublishes || bridge.counters.ackedSeq < lastSeq) {
+      if (performance.now() > deadline) {
+        throw new Error(`Cannot finish the flood: ${bridge.counters.publishes}/${wantPublishes} publishes, acked ${bridge.counters.ackedSeq}/${lastSeq}`);
+      }
+      await Bun.sleep(1);
+    }
+    return { ms: performance.now() - started, lastPublishMs: bridge.counters.lastPublishAt - started };
+  }
+
+  async function okCount(): Promise<number> {
+    return daemon.metric("cloud_notifyd_pushes_total", { outcome: "ok" });
+  }
+
+  await flood(WARMUP);
+
+  // Latency of the daemon alone: one event every 5 ms (200/s), event written → publish received.
+  {
+    const latencies: number[] = [];
+    let sentAt = 0;
+    bridge.onPublish((_outer, _inner, _to, at) => {
+      if (sentAt > 0) latencies.push(at - sentAt);
+    });
+    for (let i = 0; i < 1000; i++) {
+      sentAt = performance.now();
+      bridge.send(offlineEvent({ host: HOST, componentDomain: DOMAIN, epoch: bridge.epoch, seq: bridge.nextSeq(), user: `u${msg % USERS}`, msgId: `m${++msg}` }));
+      await Bun.sleep(5);
+    }
+    await Bun.sleep(100);
+    sentAt = 0;
+    console.log(`paced 200 events/s: ${latencies.length} publishes, event → publish p50 ${fmtMs(percentile(latencies, 0.5))}, p99 ${fmtMs(percentile(latencies, 0.99))}`);
+    result("daemon.paced_latency_p50", percentile(latencies, 0.5), "ms");
+    result("daemon.paced_latency_p99", percentile(latencies, 0.99), "ms");
+  }
+  const okBefore = await okCount();
+  const cpuBefore = await cpuSeconds(daemon.pid);
+  const run = await flood(EVENTS);
+  // Publish results are processed after the publishes went out: wait until every one is recorded as ok.
+  const wantOk = okBefore + EVENTS * REGS;
+  const okStarted = performance.now();
+  let ok = await okCount();
+  while (ok < wantOk && performance.now() - okStarted < 30_000) {
+    await Bun.sleep(20);
+    ok = await okCount();
+  }
+  const okMs = run.ms + (performance.now() - okStarted);
+  const cpu = (await cpuSeconds(daemon.pid)) - cpuBefore;
+  const rss = await rssMiB(daemon.pid);
+  const pushes = EVENTS * REGS;
+  console.log(`received ${fmtInt(pushes)} publishes in ${(run.lastPublishMs / 1000).toFixed(2)} s; all ${fmtInt(EVENTS)} events acked after ${(run.ms / 1000).toFixed(2)} s`);
+  console.log(`publish results recorded ok: ${fmtInt(ok - okBefore)} of ${fmtInt(pushes)} after ${(okMs / 1000).toFixed(2)} s`);
+  result("daemon.publishes_per_s", Math.round(pushes / (run.lastPublishMs / 1000)), "publishes/s (received by the bridge)");
+  result("daemon.events_acked_per_s", Math.round(EVENTS / (run.ms / 1000)), "events/s (acked by the daemon)");
+  result("daemon.pushes_ok_per_s", Math.round((ok - okBefore) / (okMs / 1000)), "pushes/s (publish-result processed, outcome ok)");
+  result("daemon.cpu_seconds", cpu, "s");
+  result("daemon.pushes_per_cpu_second", Math.round(pushes / cpu), "pushes per CPU-second");
+  result("daemon.rss_after", rss, "MiB");
+  if (ok < wantOk) {
+    console.log(`WARNING: only ${ok - okBefore} of ${pushes} publishes recorded ok`);
+    exitCode = 1;
+  }
+
+  // Raw ceilings on this machine, for comparison.
+  await rawParse();
+  if (bridge.counters.sample !== null) await rawWrite(bridge.counters.sample);
+} catch (err) {
+  console.error(err instanceof Error ? err.message : err);
+  console.error(daemon.logs().slice(-3000));
+  exitCode = 1;
+} finally {
+  await daemon.stop();
+  bridge.close();
+}
+process.exit(exitCode);
+
+async function rawParse(): Promise<void> {
+  const parts: string[] = [];
+  for (let i = 1; i <= EVENTS; i++) {
+    parts.push(offlineEvent({ host: HOST, componentDomain: DOMAIN, epoch: "raw", seq: i, user: `u${i % USERS}`, msgId: `r${i}` }));
+  }
+  const bytes = new TextEncoder().encode(parts.join(""));
+  const header = new TextEncoder().encode(
+    `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='${DOMAIN}' id='x'>`,
+  );
+  const CHUNK = 64 * 1024;
+  for (const classify of [false, true]) {
+    const parser = createStreamParser();
+    parser.write(header);
+    let stanzas = 0;
+    const started = performance.now();
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      for (const ev of parser.write(bytes.subarray(at, at + CHUNK))) {
+        if (ev.type !== "stanza") continue;
+        stanzas++;
+        if (classify) parseInbound(ev.element, { host: HOST, componentDomain: DOMAIN, now: Date.now() });
+      }
+    }
+    const s = (performance.now() - started) / 1000;
+    const name = classify ? "raw.parse_and_classify" : "raw.stream_parse";
+    console.log(`${name}: ${fmtInt(stanzas)} event stanzas (${(bytes.length / 1048576).toFixed(1)} MiB) in ${s.toFixed(2)} s`);
+    result(`${name}_per_s`, Math.round(stanzas / s), "stanzas/s");
+  }
+}
+
+async function rawWrite(sample: string): Promise<void> {
+  const sink = Bun.spawn([process.execPath, join(ROOT, "bench/lib/tcp-sink.ts")], { stdout: "pipe", stderr: "inherit" });
+  const reader = (sink.stdout as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let out = "";
+  while (!/PORT \d+/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("Cannot start the TCP sink");
+    out += decoder.decode(value);
+  }
+  const port = Number(/PORT (\d+)/.exec(out)?.[1]);
+  const count = EVENTS;
+  let writer: ReturnType<typeof createWriter> | null = null;
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: { data() {}, drain: () => writer?.drain(), error() {} },
+  });
+  writer = createWriter(socket);
+  const started = performance.now();
+  const batch = sample.repeat(100);
+  for (let i = 0; i < count; i += 100) {
+    writer.write(batch);
+    await writer.whenBelow(4 * 1024 * 1024);
+  }
+  await writer.whenBelow(1);
+  socket.end();
+  while (!/BYTES \d+/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += decoder.decode(value);
+  }
+  const s = (performance.now() - started) / 1000;
+  const total = Number(/BYTES (\d+)/.exec(out)?.[1] ?? 0);
+  console.log(`raw.socket_write: ${fmtInt(count)} publish-as-host stanzas of ${sample.length} bytes (${(total / 1048576).toFixed(1)} MiB) in ${s.toFixed(2)} s`);
+  result("raw.socket_write_per_s", Math.round(count / s), "stanzas/s");
+  result("raw.socket_write_mib_per_s", total / 1048576 / s, "MiB/s");
+  await sink.exited;
+}
