@@ -27,6 +27,8 @@ local VERSION = "1";
 local NS_PUSH = "urn:xmpp:push:0";
 local NS_CLIENT = "jabber:client";
 local MAX_COPY = 64 * 1024;
+local MAX_EVENT = 512 * 1024;
+local MAX_CHILDREN = 1000;
 
 local host = module.host;
 local component = module:get_option_string("cloud_notifyd_component");
@@ -117,12 +119,29 @@ local function stub_of(element, depth)
 	return stub;
 end
 
+-- The smallest stand-in that still classifies (B18–B23): root attributes, a one-character
+-- body if there was one, and each direct child as an empty element (encryption markers, JMI).
+local function marker_of(stanza)
+	local marker = st.stanza(stanza.name, stanza.attr);
+	for _, child in ipairs(stanza.tags) do
+		if child.name == "body" then
+			marker:tag("body"):text(child:get_text() ~= "" and "…" or ""):up();
+		else
+			marker:tag(child.name, { xmlns = child.attr.xmlns }):up();
+		end
+	end
+	return marker;
+end
+
 local function bounded_copy(stanza)
 	local copy = copy_of(stanza);
-	if #tostring(copy) <= MAX_COPY then return copy; end
+	local size = #tostring(copy);
+	if size <= MAX_COPY then return copy, size; end
 	local stub = stub_of(copy, 0);
-	if #tostring(stub) <= MAX_COPY then return stub; end
-	return st.stanza(copy.name, copy.attr);
+	size = #tostring(stub);
+	if size <= MAX_COPY then return stub, size; end
+	local marker = marker_of(copy);
+	return marker, #tostring(marker);
 end
 
 -- Events ----------------------------------------------------------------------------------
@@ -136,8 +155,18 @@ local function emit(event_type, attrs, children)
 	local ev_attr = { xmlns = NS, epoch = epoch, seq = string.format("%d", last_seq), type = event_type };
 	for k, v in pairs(attrs) do ev_attr[k] = v; end
 	local stanza = st.message({ from = host, to = component }):tag("event", ev_attr);
-	for _, child in ipairs(children or {}) do
-		stanza:add_child(bounded_copy(child));
+	-- One event must stay far below the daemon's 1 MiB stanza limit, or it would be refused and
+	-- replayed forever: full copies up to MAX_EVENT bytes, then markers, at most MAX_CHILDREN.
+	local budget = MAX_EVENT;
+	for i, child in ipairs(children or {}) do
+		if i > MAX_CHILDREN then break; end
+		if budget > 0 then
+			local copy, size = bounded_copy(child);
+			stanza:add_child(copy);
+			budget = budget - size;
+		else
+			stanza:add_child(marker_of(copy_of(child)));
+		end
 	end
 	stanza:up();
 	buffer[last_seq] = stanza;
