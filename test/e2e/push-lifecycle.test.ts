@@ -3,38 +3,21 @@
  * account deletion. Same stack as push.test.ts (compiled daemon, Debian Prosody with the bridge,
  * slixmpp clients, the app.localhost component that records publishes).
  */
-import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 
 import type { AppAnswer } from "../helpers/app-service.ts";
-import { ensureBinary } from "../helpers/daemon.ts";
 import {
   APP_DOMAIN,
   enable,
   enableXml,
   eventually,
   history,
-  type PushStack,
   registrations,
   removals,
-  startPushStack,
+  usePushStacks,
 } from "../helpers/push-stack.ts";
 
-setDefaultTimeout(30000);
-
-const stacks: PushStack[] = [];
-async function stack(opts: Parameters<typeof startPushStack>[0]): Promise<PushStack> {
-  const s = await startPushStack(opts);
-  stacks.push(s);
-  return s;
-}
-
-beforeAll(async () => {
-  await ensureBinary();
-}, 60000);
-
-afterEach(async () => {
-  for (const s of stacks.splice(0)) await s.dispose();
-});
+const stack = usePushStacks();
 
 const IDENT = `${APP_DOMAIN}<n1`;
 

@@ -4,11 +4,10 @@
  * Each test builds its own stack (test/helpers/push-stack.ts), so they do not share state.
  * More scenarios (errors, restarts, deletion): push-lifecycle.test.ts.
  */
-import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { parse } from "ltx";
 
 import { NS_DATA, NS_PUSH } from "../helpers/app-service.ts";
-import { ensureBinary } from "../helpers/daemon.ts";
 import {
   APP_DOMAIN,
   disableXml,
@@ -18,27 +17,11 @@ import {
   history,
   type HistoryJson,
   PUBLISH_OPTIONS_FORM_TYPE,
-  type PushStack,
   registrations,
-  startPushStack,
+  usePushStacks,
 } from "../helpers/push-stack.ts";
 
-setDefaultTimeout(30000);
-
-const stacks: PushStack[] = [];
-async function stack(opts: Parameters<typeof startPushStack>[0]): Promise<PushStack> {
-  const s = await startPushStack(opts);
-  stacks.push(s);
-  return s;
-}
-
-beforeAll(async () => {
-  await ensureBinary();
-}, 60000);
-
-afterEach(async () => {
-  for (const s of stacks.splice(0)) await s.dispose();
-});
+const stack = usePushStacks();
 
 describe("push end to end (compiled daemon, real Prosody, app component)", () => {
   test("B1 B10 B14 enable/disable round trip: result, visible in the admin API, gone after disable; account disco lists urn:xmpp:push:0", async () => {

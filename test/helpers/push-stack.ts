@@ -4,10 +4,11 @@
  * (app.localhost) and slixmpp clients.
  * @module
  */
+import { afterEach, beforeAll, setDefaultTimeout } from "bun:test";
 import { rmSync } from "node:fs";
 
 import { type AppService, appComponentConfig, NS_DATA, NS_PUSH, startAppService } from "./app-service.ts";
-import { type Daemon, startDaemon } from "./daemon.ts";
+import { type Daemon, ensureBinary, startDaemon } from "./daemon.ts";
 import { disposeProsody, type ProsodyInstance, type ProsodyOptions, startProsody } from "./prosody.ts";
 import { startClient, type TestClient } from "./xmpp-client.ts";
 
@@ -178,4 +179,24 @@ export async function removals(s: PushStack, user?: string): Promise<RemovalJson
   const r = await s.admin<{ removals: RemovalJson[] }>(`/removals${user === undefined ? "" : `?user=${user}`}`);
   if (r.status !== 200) throw new Error(`Cannot read removals: HTTP ${r.status}`);
   return r.body.removals;
+}
+
+/**
+ * Per-file setup for e2e files: builds the binary once, gives each test its own stack through
+ * the returned function, and disposes every stack after each test.
+ */
+export function usePushStacks(): (opts: StackOptions) => Promise<PushStack> {
+  setDefaultTimeout(30000);
+  const stacks: PushStack[] = [];
+  beforeAll(async () => {
+    await ensureBinary();
+  }, 60000);
+  afterEach(async () => {
+    for (const s of stacks.splice(0)) await s.dispose();
+  });
+  return async function stack(opts) {
+    const s = await startPushStack(opts);
+    stacks.push(s);
+    return s;
+  };
 }
