@@ -89,7 +89,8 @@ export function createAdminDeps(opts: AdminOptions): AdminDeps {
     // The store's rows carry every field the API renders (plus ids it ignores).
     async history(q) {
       await runtime.flushHistory();
-      return store.listHistory(q);
+      const inflight = runtime.inflightHistory(q.user, q.identifier).map((r) => ({ ...r, latencyMs: null, error: null }));
+      return [...inflight, ...(await store.listHistory(q))].slice(0, q.limit);
     },
     async removals(q) {
       await runtime.flushHistory();

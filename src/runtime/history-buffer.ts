@@ -2,6 +2,12 @@
  * Push history and removals are written in batches (every second, or at 500 rows) so that
  * recording never sits on the path of a push. A failed write is logged and counted; the rows
  * are dropped rather than kept growing (history is for operators, not for correctness).
+ *
+ * One row per push: the core reports a publish as "sent" and later its outcome (ok, error,
+ * timeout, retried); the "sent" record waits here and is written once, with the outcome, its
+ * latency and error, at the time it was sent. Inserting two rows per push was the daemon's
+ * largest cost under load (docs/performance.md). Pushes still in flight are listed from memory
+ * (`inflight`) and written as "sent" on stop or when too many wait.
  * @module
  */
 import type { Action } from "../core/types.ts";
@@ -14,9 +20,12 @@ type RemovedAction = Extract<Action, { type: "removed" }>;
 
 const FLUSH_ROWS = 500;
 const FLUSH_MS = 1000;
+const MAX_INFLIGHT = 100_000;
 
 export interface HistoryBuffer {
   add(a: HistoryAction): void;
+  /** Pushes of the user sent and not yet answered, newest first. */
+  inflight(user: string, identifier?: string): HistoryRow[];
   addRemoval(a: RemovedAction): void;
   flush(): Promise<void>;
   stop(): void;
@@ -24,6 +33,7 @@ export interface HistoryBuffer {
 
 export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: Metrics }): HistoryBuffer {
   let rows: HistoryRow[] = [];
+  const waiting = new Map<string, HistoryRow>(); // publishId → its "sent" row
   let flushing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => void flush(), FLUSH_MS);
   timer.unref?.();
@@ -45,7 +55,7 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
 
   return {
     add(a) {
-      rows.push({
+      const row: HistoryRow = {
         at: a.at,
         user: a.user,
         identifier: a.identifier,
@@ -55,8 +65,29 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
         outcome: a.outcome,
         latencyMs: a.latencyMs ?? null,
         error: a.error ?? null,
-      });
+      };
+      if (a.outcome === "sent" && a.publishId !== null) {
+        if (waiting.size >= MAX_INFLIGHT) {
+          const oldest = waiting.keys().next().value as string;
+          rows.push(waiting.get(oldest)!);
+          waiting.delete(oldest);
+        }
+        waiting.set(a.publishId, row);
+        return;
+      }
+      const sent = a.publishId === null ? undefined : waiting.get(a.publishId);
+      if (sent !== undefined) {
+        waiting.delete(a.publishId as string);
+        rows.push({ ...sent, outcome: row.outcome, latencyMs: row.latencyMs, error: row.error });
+      } else {
+        rows.push(row);
+      }
       if (rows.length >= FLUSH_ROWS) void flush();
+    },
+    inflight(user, identifier) {
+      const found: HistoryRow[] = [];
+      for (const row of waiting.values()) if (row.user === user && (identifier === undefined || row.identifier === identifier)) found.push(row);
+      return found.reverse();
     },
     addRemoval(a) {
       void flush();
@@ -79,6 +110,12 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
       });
     },
     flush,
-    stop: () => clearInterval(timer),
+    stop() {
+      clearInterval(timer);
+      // What never got an answer is still history: written as "sent".
+      rows.push(...waiting.values());
+      waiting.clear();
+      void flush();
+    },
   };
 }

@@ -16,8 +16,9 @@ import type { CoreState } from "../core/state.ts";
 import type { Action, Event, Publish } from "../core/types.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { Store } from "../store/types.ts";
-import { renderHibernationTimeout, renderPublishAsHost, renderPublishIq, renderResponse } from "../xmpp/render.ts";
+import type { HistoryRow, Store } from "../store/types.ts";
+import { renderHibernationTimeout, renderPublishIq, renderResponse } from "../xmpp/render.ts";
+import { publishAsHostText } from "../xmpp/render-text.ts";
 import { createHistoryBuffer, type HistoryBuffer } from "./history-buffer.ts";
 import { createTimers, type Timers } from "./timers.ts";
 import { userOf } from "./user-of.ts";
@@ -27,8 +28,8 @@ export interface RuntimeOptions {
   store: Store;
   log: Logger;
   metrics: Metrics;
-  /** Sends a stanza on the component stream; false when it could not be queued. */
-  send: (el: Element) => boolean;
+  /** Sends a stanza (an element, or one already rendered as text) on the component stream; false when it could not be queued. */
+  send: (el: Element | string) => boolean;
   host: string;
   componentDomain: string;
   publishFrom: "host" | "component";
@@ -49,6 +50,8 @@ export interface Runtime {
   backlog(): number;
   /** Writes buffered history and removal records now (the admin API reads the store). */
   flushHistory(): Promise<void>;
+  /** History rows of pushes sent and not yet answered (kept in memory until their outcome). */
+  inflightHistory(user: string, identifier?: string): HistoryRow[];
 }
 
 interface Job {
@@ -172,7 +175,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   function sendPublish(p: Publish): void {
     const el =
       opts.publishFrom === "host"
-        ? renderPublishAsHost(p, { ...bridgeCtx, iqId: `ph-${p.id}` })
+        ? publishAsHostText(p, { ...bridgeCtx, iqId: `ph-${p.id}` })
         : renderPublishIq(p, opts.componentDomain);
     if (!send(el)) {
       // Not connected: the publish times out at its deadline and is recorded as such (D11).
@@ -203,13 +206,14 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     state,
     backlog: () => jobs.length - head,
     flushHistory: () => history.flush(),
+    inflightHistory: (user, identifier) => history.inflight(user, identifier),
     async stop() {
       if (stopped) return;
       stopped = true;
       while (draining !== null) await draining;
       timers.cancelAll();
-      await history.flush();
       history.stop();
+      await history.flush();
     },
   };
 }

@@ -40,7 +40,7 @@ export type ComponentState = "connecting" | "authenticating" | "online" | "disco
 export interface Component {
   start(): void; // connect; reconnects forever until stop()
   stop(): Promise<void>; // sends </stream:stream>, closes, no reconnect
-  send(stanza: Element): boolean; // queued (write queue w/ backpressure); false if not online or full
+  send(stanza: Element | string): boolean; // queued (write queue w/ backpressure); false if not online or full. A string must be one well-formed stanza.
   readonly state: ComponentState;
   readonly lastError: string | null; // why the last attempt ended; null once online again
   onStanza(fn: (el: Element) => void): void; // every depth-1 stanza after auth
@@ -321,10 +321,10 @@ export function createComponent(opts: ComponentOptions): Component {
     if (c.closing) socket.end();
   }
 
-  function send(stanza: Element): boolean {
+  function send(stanza: Element | string): boolean {
     const c = conn;
     if (c === null || state !== "online" || c.phase !== "online" || c.ended) return false;
-    const bytes = encoder.encode(stanza.toString());
+    const bytes = encoder.encode(typeof stanza === "string" ? stanza : stanza.toString());
     if (c.queuedBytes + bytes.length > maxQueueBytes) {
       if (!queueFullLogged) log("warn", "XMPP write queue full: dropping stanzas", { queuedBytes: c.queuedBytes });
       queueFullLogged = true;
