@@ -26,6 +26,8 @@ export interface HistoryBuffer {
   add(a: HistoryAction): void;
   /** Pushes of the user sent and not yet answered, newest first. */
   inflight(user: string, identifier?: string): HistoryRow[];
+  /** D14: the account is gone: rows not yet written for it are dropped with it. */
+  forgetUser(user: string): void;
   addRemoval(a: RemovedAction): void;
   flush(): Promise<void>;
   stop(): void;
@@ -83,6 +85,10 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
         rows.push(row);
       }
       if (rows.length >= FLUSH_ROWS) void flush();
+    },
+    forgetUser(user) {
+      rows = rows.filter((r) => r.user !== user);
+      for (const [id, row] of waiting) if (row.user === user) waiting.delete(id);
     },
     inflight(user, identifier) {
       const found: HistoryRow[] = [];

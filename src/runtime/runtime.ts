@@ -186,6 +186,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   async function persist(action: Extract<Action, { type: "store" }>): Promise<void> {
     let ok = true;
     let error: string | undefined;
+    for (const op of action.ops) if (op.op === "delete-user") history.forgetUser(op.user);
     try {
       await store.apply(action.ops);
     } catch (err) {
