@@ -17,7 +17,7 @@ import { createStreamParser } from "../src/xmpp/stream-parser.ts";
 import { startDaemonProcess, ROOT } from "./lib/daemon-process.ts";
 import { seedStore } from "./lib/seed.ts";
 import { cpuSeconds, fmtInt, fmtMs, hasTaskset, percentile, pinSelf, result, rssMiB } from "./lib/stats.ts";
-import { offlineEvent, startSyntheticBridge } from "./lib/synthetic-bridge.ts";
+import { BENCH_XMPP, daemonEnvFor, offlineEvent, startSyntheticBridge } from "./lib/synthetic-bridge.ts";
 import { createWriter } from "./lib/writer.ts";
 
 const EVENTS = Number(process.argv[2] ?? 200_000);
@@ -26,9 +26,7 @@ const REGS = Number(process.argv[4] ?? 1);
 /** Most events sent and not yet acknowledged; 0 = unbounded flood (the daemon reads ahead without limit). */
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 5_000);
 const WARMUP = 5_000;
-const HOST = "localhost";
-const DOMAIN = "push.localhost";
-const SECRET = "bench-secret";
+const { host: HOST, componentDomain: DOMAIN, secret: SECRET } = BENCH_XMPP;
 const TIMEOUT_MS = 120_000;
 
 const pinned = hasTaskset();
@@ -46,12 +44,7 @@ const bridge = startSyntheticBridge({ host: HOST, componentDomain: DOMAIN, secre
 const daemon = await startDaemonProcess({
   dataDir,
   cpu: pinned ? 0 : undefined,
-  env: {
-    CLOUD_NOTIFYD_HOST: HOST,
-    CLOUD_NOTIFYD_COMPONENT_DOMAIN: DOMAIN,
-    CLOUD_NOTIFYD_COMPONENT_PORT: String(bridge.port),
-    CLOUD_NOTIFYD_COMPONENT_SECRET: SECRET,
-  },
+  env: daemonEnvFor(bridge.port),
 });
 
 let exitCode = 0;

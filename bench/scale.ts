@@ -15,13 +15,11 @@ import { openStore } from "../src/store/db.ts";
 import { startDaemonProcess } from "./lib/daemon-process.ts";
 import { APP_JID } from "./lib/seed.ts";
 import { fmtInt, fmtMs, hasTaskset, percentile, pinSelf, result, rssMiB } from "./lib/stats.ts";
-import { NS_BRIDGE, startSyntheticBridge } from "./lib/synthetic-bridge.ts";
+import { BENCH_XMPP, daemonEnvFor, NS_BRIDGE, startSyntheticBridge } from "./lib/synthetic-bridge.ts";
 
 const REGISTRATIONS = Number(process.argv[2] ?? 1_000_000);
 const REQUESTS = Number(process.argv[3] ?? 1000);
-const HOST = "localhost";
-const DOMAIN = "push.localhost";
-const SECRET = "bench-secret";
+const { host: HOST, componentDomain: DOMAIN, secret: SECRET } = BENCH_XMPP;
 
 const pinned = hasTaskset();
 if (pinned) pinSelf(1);
@@ -54,12 +52,7 @@ t = performance.now();
 const daemon = await startDaemonProcess({
   dataDir,
   cpu: pinned ? 0 : undefined,
-  env: {
-    CLOUD_NOTIFYD_HOST: HOST,
-    CLOUD_NOTIFYD_COMPONENT_DOMAIN: DOMAIN,
-    CLOUD_NOTIFYD_COMPONENT_PORT: String(bridge.port),
-    CLOUD_NOTIFYD_COMPONENT_SECRET: SECRET,
-  },
+  env: daemonEnvFor(bridge.port),
 });
 let exitCode = 0;
 try {

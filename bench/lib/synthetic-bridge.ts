@@ -246,3 +246,16 @@ export function offlineEvent(o: { host: string; componentDomain: string; epoch: 
     `<active xmlns='http://jabber.org/protocol/chatstates'/></message></event></message>`
   );
 }
+
+/** The host, component and secret every synthetic-bridge benchmark uses. */
+export const BENCH_XMPP = { host: "localhost", componentDomain: "push.localhost", secret: "bench-secret" } as const;
+
+/** The daemon's environment for talking to a synthetic bridge on `port`. */
+export function daemonEnvFor(port: number): Record<string, string> {
+  return {
+    CLOUD_NOTIFYD_HOST: BENCH_XMPP.host,
+    CLOUD_NOTIFYD_COMPONENT_DOMAIN: BENCH_XMPP.componentDomain,
+    CLOUD_NOTIFYD_COMPONENT_PORT: String(port),
+    CLOUD_NOTIFYD_COMPONENT_SECRET: BENCH_XMPP.secret,
+  };
+}
