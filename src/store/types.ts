@@ -3,30 +3,14 @@
  * Both drivers (bun:sqlite for files, libSQL over HTTP/WebSocket for remote) implement it.
  * @module
  */
-import type {
-  HistoryOutcome,
-  Identifier,
-  Registration,
-  RemovalReason,
-  StoreOp,
-  Trigger,
-} from "../core/types.ts";
+import type { Action, Identifier, Registration, RemovalReason, StoreOp } from "../core/types.ts";
 
 export type StoreKind = "sqlite" | "libsql";
 
-/** One push-history record (D17: never a body). Mirrors the core's `history` action. */
-export interface HistoryRow {
-  /** unix ms */
-  at: number;
-  user: string;
-  identifier: Identifier;
-  publishId: string | null;
-  trigger: Trigger | null;
-  important: boolean;
-  outcome: HistoryOutcome;
+/** One push-history record (D17: never a body): the core's `history` action without its tag. */
+export type HistoryRow = Omit<Extract<Action, { type: "history" }>, "type" | "latencyMs"> & {
   latencyMs?: number | null;
-  error?: string | null;
-}
+};
 
 /** A history record as read back: absent optional fields come back as null. */
 export interface StoredHistoryRow extends HistoryRow {
