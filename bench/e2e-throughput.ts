@@ -45,7 +45,10 @@ interface Phase {
 const results: Partial<Record<System, { paced: Phase; flood: Phase }>> = {};
 let exitCode = 0;
 
-for (const system of ["no-push", "daemon", "mod_cloud_notify"] as const) {
+const ALL_SYSTEMS = ["no-push", "daemon", "mod_cloud_notify"] as const;
+// BENCH_SYSTEMS=daemon,mod_cloud_notify runs a subset (for quick experiments).
+const SYSTEMS = ALL_SYSTEMS.filter((s) => (process.env.BENCH_SYSTEMS ?? ALL_SYSTEMS.join(",")).split(",").includes(s));
+for (const system of SYSTEMS) {
   try {
     results[system] = await runSystem(system);
   } catch (err) {
@@ -70,11 +73,11 @@ async function runSystem(system: System): Promise<{ paced: Phase; flood: Phase }
   const prosody = await startProsody({
     componentSecret: SECRET,
     bridge: system === "daemon",
-    extraModules: system === "mod_cloud_notify" ? ["cloud_notify"] : [],
+    extraModules: [...(system === "mod_cloud_notify" ? ["cloud_notify"] : []), ...(process.env.BENCH_EXTRA_MODULES ?? "").split(",").filter(Boolean)],
     // The helper logs at debug level; a benchmark must not pay for that: warnings only.
     extraGlobalConfig:
       `log = { warn = ${JSON.stringify(join(logDir, "prosody.log"))} }\n` +
-      (process.env.BENCH_PROSODY_NODELAY ? "network_settings = { tcp_nodelay = true }\n" : ""),
+      (process.env.BENCH_PROSODY_NODELAY ? "network_settings = { nagle = false }\n" : ""),
     extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
   });
   let daemon: DaemonProcess | null = null;
@@ -89,6 +92,7 @@ async function runSystem(system: System): Promise<{ paced: Phase; flood: Phase }
           CLOUD_NOTIFYD_COMPONENT_DOMAIN: prosody.componentDomain,
           CLOUD_NOTIFYD_COMPONENT_PORT: String(prosody.componentPort),
           CLOUD_NOTIFYD_COMPONENT_SECRET: SECRET,
+          ...(process.env.BENCH_PUBLISH_FROM ? { CLOUD_NOTIFYD_PUBLISH_FROM: process.env.BENCH_PUBLISH_FROM } : {}),
         },
       });
       await daemon.waitReady(performance.now());

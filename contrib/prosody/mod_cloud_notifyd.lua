@@ -21,6 +21,7 @@ local jid_split = require "util.jid".split;
 local jid_bare = require "util.jid".bare;
 local new_id = require "util.id".medium;
 local watchdog = require "util.watchdog";
+local time_now = require "util.time".now;
 
 local NS = "urn:cloud-notifyd:bridge:1";
 local VERSION = "1";
@@ -57,7 +58,8 @@ local ready_session = nil;
 -- Features the daemon announced in its last hello (kept across disconnects).
 local announced_features = {};
 
--- Outstanding IQs we sent and whose reply we route: pending[id] = { from = expected sender, on_reply, timer }.
+-- Outstanding IQs we sent and whose reply we route:
+-- pending[id] = { from = expected sender, on_reply, on_timeout, deadline }.
 local pending = {};
 
 local function log_line(level, fmt, ...)
@@ -133,15 +135,26 @@ local function marker_of(stanza)
 	return marker;
 end
 
-local function bounded_copy(stanza)
+-- A stanza serialised as it would appear inside an event: with xmlns='jabber:client' on its
+-- root when it has none. Serialising the original (namespace set for the moment) instead of a
+-- clone: the copy is made once, as text, and nothing can change it afterwards.
+local function client_text(stanza)
+	local xmlns = stanza.attr.xmlns;
+	if xmlns then return tostring(stanza); end
+	stanza.attr.xmlns = NS_CLIENT;
+	local text = tostring(stanza);
+	stanza.attr.xmlns = nil;
+	return text;
+end
+
+-- The stanza as text for an event, shrunk when it is over MAX_COPY bytes (stub, then marker).
+local function bounded_text(stanza)
+	local text = client_text(stanza);
+	if #text <= MAX_COPY then return text; end
 	local copy = copy_of(stanza);
-	local size = #tostring(copy);
-	if size <= MAX_COPY then return copy, size; end
-	local stub = stub_of(copy, 0);
-	size = #tostring(stub);
-	if size <= MAX_COPY then return stub, size; end
-	local marker = marker_of(copy);
-	return marker, #tostring(marker);
+	text = tostring(stub_of(copy, 0));
+	if #text <= MAX_COPY then return text; end
+	return tostring(marker_of(copy));
 end
 
 -- Events ----------------------------------------------------------------------------------
@@ -150,26 +163,31 @@ local function buffer_count()
 	return last_seq - first_seq + 1;
 end
 
-local function emit(event_type, attrs, children)
-	last_seq = last_seq + 1;
-	local ev_attr = { xmlns = NS, epoch = epoch, seq = string.format("%d", last_seq), type = event_type };
-	for k, v in pairs(attrs) do ev_attr[k] = v; end
-	local stanza = st.message({ from = host, to = component }):tag("event", ev_attr);
-	-- One event must stay far below the daemon's 1 MiB stanza limit, or it would be refused and
-	-- replayed forever: full copies up to MAX_EVENT bytes, then markers, at most MAX_CHILDREN.
-	local budget = MAX_EVENT;
-	for i, child in ipairs(children or {}) do
-		if i > MAX_CHILDREN then break; end
-		if budget > 0 then
-			local copy, size = bounded_copy(child);
-			stanza:add_child(copy);
-			budget = budget - size;
-		else
-			stanza:add_child(marker_of(copy_of(child)));
-		end
-	end
-	stanza:up();
-	buffer[last_seq] = stanza;
+local xml_escape = st.xml_escape;
+local wrapper_head = "<message from='" .. xml_escape(host) .. "' to='" .. xml_escape(component) .. "'>"
+	.. "<event xmlns='" .. NS .. "' epoch='";
+
+-- Events are kept as text: { type, attrs (serialised), payload (serialised children) }. The
+-- wrapper, with the current epoch and the event's seq, is added when it is sent: serialising
+-- each stanza once and writing the text straight to the daemon's session costs Prosody about
+-- half of building, cloning, routing and serialising a stanza tree per event.
+local function event_text(seq, event)
+	return wrapper_head .. epoch .. "' seq='" .. string.format("%d", seq) .. "' type='" .. event.type .. "'"
+		.. event.attrs .. ">" .. event.payload .. "</event></message>";
+end
+
+local function send_event(seq)
+	local event = buffer[seq];
+	if event then ready_session.send(event_text(seq, event)); end
+end
+
+local function attrs_text(attrs)
+	local parts = {};
+	for k, v in pairs(attrs) do parts[#parts + 1] = " " .. k .. "='" .. xml_escape(tostring(v)) .. "'"; end
+	return table.concat(parts);
+end
+
+local function trim_buffer()
 	while buffer_count() > buffer_size do
 		buffer[first_seq] = nil;
 		first_seq = first_seq + 1;
@@ -178,9 +196,28 @@ local function emit(event_type, attrs, children)
 			log_line("warn", "Event buffer full (%d), dropped %d events so far", buffer_size, dropped);
 		end
 	end
-	if is_ready() then
-		send_to_component(stanza);
+end
+
+local function emit(event_type, attrs, children)
+	-- One event must stay far below the daemon's 1 MiB stanza limit, or it would be refused and
+	-- replayed forever: full copies up to MAX_EVENT bytes, then markers, at most MAX_CHILDREN.
+	local parts = {};
+	local budget = MAX_EVENT;
+	for i, child in ipairs(children or {}) do
+		if i > MAX_CHILDREN then break; end
+		local text;
+		if budget > 0 then
+			text = bounded_text(child);
+			budget = budget - #text;
+		else
+			text = tostring(marker_of(copy_of(child)));
+		end
+		parts[#parts + 1] = text;
 	end
+	last_seq = last_seq + 1;
+	buffer[last_seq] = { type = event_type, attrs = attrs_text(attrs), payload = table.concat(parts) };
+	trim_buffer();
+	if is_ready() then send_event(last_seq); end
 end
 
 local function acknowledge(ack_epoch, seq)
@@ -193,10 +230,7 @@ local function acknowledge(ack_epoch, seq)
 end
 
 local function replay()
-	for seq = first_seq, last_seq do
-		local stanza = buffer[seq];
-		if stanza then send_to_component(stanza); end
-	end
+	for seq = first_seq, last_seq do send_event(seq); end
 end
 
 local function session_attrs(session)
@@ -304,15 +338,35 @@ end, 1);
 
 -- IQ tracking (replies addressed to the host, matched by id) ---------------------------------
 
+-- Deadlines are checked by one sweep a second while anything is outstanding, rather than by a
+-- timer per IQ: a push costs Prosody one table entry, and a timeout fires at most 1 s late.
+local SWEEP_INTERVAL = 1;
+local sweeping = false;
+
+local function sweep()
+	local now = time_now();
+	local expired = {};
+	for id, entry in pairs(pending) do
+		if entry.deadline <= now then expired[#expired + 1] = id; end
+	end
+	for _, id in ipairs(expired) do
+		local entry = pending[id];
+		pending[id] = nil;
+		entry.on_timeout();
+	end
+	if next(pending) == nil then
+		sweeping = false;
+		return nil;
+	end
+	return SWEEP_INTERVAL;
+end
+
 local function track(id, expected_from, timeout, on_reply, on_timeout)
-	local entry = { from = expected_from, on_reply = on_reply };
-	entry.timer = module:add_timer(timeout, function()
-		if pending[id] == entry then
-			pending[id] = nil;
-			on_timeout();
-		end
-	end);
-	pending[id] = entry;
+	pending[id] = { from = expected_from, on_reply = on_reply, on_timeout = on_timeout, deadline = time_now() + timeout };
+	if not sweeping then
+		sweeping = true;
+		module:add_timer(SWEEP_INTERVAL, sweep);
+	end
 end
 
 module:hook("iq/host", function(event)
@@ -323,7 +377,6 @@ module:hook("iq/host", function(event)
 	local entry = id and pending[id];
 	if not entry or stanza.attr.from ~= entry.from then return; end
 	pending[id] = nil;
-	if entry.timer then entry.timer:stop(); end
 	entry.on_reply(stanza);
 	return true; -- the reply to our own IQ: nobody else expects it
 end, 10);
@@ -397,6 +450,17 @@ local function refuse(event)
 	return true;
 end
 
+-- Events are small and latency-bound: without TCP_NODELAY, Nagle's algorithm holds an event
+-- back until the daemon's delayed ACK for the previous write (up to 40 ms on Linux). Prosody
+-- only disables Nagle globally (network_settings.nagle = false), so do it for this link.
+local function no_delay(session)
+	local conn = session.conn;
+	if conn and conn.setoption then
+		local ok, err = conn:setoption("tcp-nodelay", true);
+		if not ok then log_line("debug", "Cannot set TCP_NODELAY on the daemon link: %s", tostring(err)); end
+	end
+end
+
 module:hook("iq-get/host/" .. NS .. ":hello", function(event)
 	if not from_daemon(event) then return refuse(event); end
 	local stanza = event.stanza;
@@ -436,6 +500,7 @@ module:hook("iq-get/host/" .. NS .. ":hello", function(event)
 	end
 	event.origin.send(reply);
 	ready_session = event.origin;
+	no_delay(event.origin);
 	replay();
 	return true;
 end);
@@ -519,18 +584,19 @@ module:hook("iq-set/host/" .. NS .. ":publish-as-host", function(event)
 		event.origin.send(st.error_reply(stanza, "modify", "conflict", "IQ id already in use"));
 		return true;
 	end
-	local out = strip_client_ns(st.clone(inner));
+	-- The command stanza is ours alone and dropped after this handler: send its inner IQ as is.
+	local out = strip_client_ns(inner);
 	out.attr.from = host;
 	local daemon = event.origin;
+	local head = "<iq type='result' from='" .. xml_escape(host) .. "' to='" .. xml_escape(component)
+		.. "' id='" .. xml_escape(stanza.attr.id or "") .. "'>";
 	local function answer(result)
-		if not daemon.destroyed then
-			module:send(st.reply(stanza):add_child(result));
-		end
+		if not daemon.destroyed then daemon.send(head .. result .. "</iq>"); end
 	end
 	track(id, out.attr.to, publish_timeout, function(reply)
-		answer(st.stanza("publish-result", { xmlns = NS }):add_child(copy_of(reply)));
+		answer("<publish-result xmlns='" .. NS .. "'>" .. client_text(reply) .. "</publish-result>");
 	end, function()
-		answer(st.stanza("publish-result", { xmlns = NS, timeout = "true" }));
+		answer("<publish-result xmlns='" .. NS .. "' timeout='true'/>");
 	end);
 	module:send(out);
 	return true;
@@ -552,16 +618,34 @@ local function save_buffer()
 	saved = true;
 	local items = {};
 	for seq = first_seq, last_seq do
-		local stanza = buffer[seq];
-		if stanza then items[#items + 1] = st.preserialize(stanza); end
+		local event = buffer[seq];
+		if event then items[#items + 1] = event; end
 	end
 	if #items == 0 then return; end
-	local ok, err = buffer_store:set(nil, { events = items });
+	local ok, err = buffer_store:set(nil, { version = 2, events = items });
 	if ok then
 		log_line("info", "Saved %d unacknowledged events for the daemon", #items);
 	else
 		log_line("error", "Cannot save %d unacknowledged events: %s", #items, tostring(err));
 	end
+end
+
+-- A saved event, in this version's form ({ type, attrs, payload } texts) or the first
+-- version's (a preserialised <message><event/></message>).
+local function saved_event(item)
+	if type(item) ~= "table" then return nil; end
+	if type(item.type) == "string" and type(item.attrs) == "string" and type(item.payload) == "string" then
+		return { type = item.type, attrs = item.attrs, payload = item.payload };
+	end
+	local stanza = item.name and st.deserialize(item);
+	local ev = stanza and stanza:get_child("event", NS);
+	if not (ev and ev.attr.type) then return nil; end
+	local attrs, parts = {}, {};
+	for k, v in pairs(ev.attr) do
+		if k ~= "xmlns" and k ~= "epoch" and k ~= "seq" and k ~= "type" then attrs[k] = v; end
+	end
+	for _, child in ipairs(ev.tags) do parts[#parts + 1] = tostring(child); end
+	return { type = ev.attr.type, attrs = attrs_text(attrs), payload = table.concat(parts) };
 end
 
 local function restore_buffer()
@@ -571,20 +655,14 @@ local function restore_buffer()
 	buffer_store:set(nil, nil);
 	local restored = 0;
 	for _, item in ipairs(data.events) do
-		local stanza = st.deserialize(item);
-		local ev = stanza and stanza:get_child("event", NS);
-		if ev then
+		local event = saved_event(item);
+		if event then
 			last_seq = last_seq + 1;
-			ev.attr.epoch, ev.attr.seq = epoch, string.format("%d", last_seq);
-			buffer[last_seq] = stanza;
+			buffer[last_seq] = event;
 			restored = restored + 1;
 		end
 	end
-	while buffer_count() > buffer_size do
-		buffer[first_seq] = nil;
-		first_seq = first_seq + 1;
-		dropped = dropped + 1;
-	end
+	trim_buffer();
 	log_line("info", "Restored %d events saved before the last stop", restored);
 end
 
@@ -593,10 +671,7 @@ restore_buffer();
 
 function module.unload()
 	save_buffer();
-	for id, entry in pairs(pending) do
-		if entry.timer then entry.timer:stop(); end
-		pending[id] = nil;
-	end
+	for id in pairs(pending) do pending[id] = nil; end
 end
 
 log_line("info", "Bridge to %s loaded (epoch %s)", component, epoch);
