@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import type { Socket, TCPSocketListener } from "bun";
 
+import { BRIDGE_VERSION } from "../../src/xmpp/ns.ts";
 import { attrOf, createStanzaScanner, escapeAttr, type StanzaScanner } from "./xml-scan.ts";
 import { createWriter, type SocketWriter } from "./writer.ts";
 
@@ -185,7 +186,7 @@ export function startSyntheticBridge(opts: SyntheticBridgeOptions): SyntheticBri
           const id = attrOf(stanza, "id") ?? "";
           out.push(
             `<iq type='result' from='${host}' to='${componentDomain}' id='${escapeAttr(id)}'>` +
-              `<hello xmlns='${NS_BRIDGE}' version='1' server='synthetic bridge' epoch='${epoch}' dropped='0'/></iq>`,
+              `<hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' server='synthetic bridge' epoch='${epoch}' dropped='0'/></iq>`,
           );
           queueMicrotask(resolveReady);
           continue;

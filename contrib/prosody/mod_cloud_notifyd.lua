@@ -24,7 +24,7 @@ local watchdog = require "util.watchdog";
 local time_now = require "util.time".now;
 
 local NS = "urn:cloud-notifyd:bridge:1";
-local VERSION = "1";
+local VERSION = "2";
 local NS_PUSH = "urn:xmpp:push:0";
 local NS_CLIENT = "jabber:client";
 local MAX_COPY = 64 * 1024;
@@ -61,6 +61,9 @@ local announced_features = {};
 -- Outstanding IQs we sent and whose reply we route:
 -- pending[id] = { from = expected sender, on_reply, on_timeout, deadline }.
 local pending = {};
+
+-- Set when the server begins to stop: no publish is forwarded after that (see settle_publishes).
+local stopping = false;
 
 local function log_line(level, fmt, ...)
 	module:log(level, fmt, ...);
@@ -215,7 +218,7 @@ local function emit(event_type, attrs, children)
 		parts[#parts + 1] = text;
 	end
 	last_seq = last_seq + 1;
-	buffer[last_seq] = { type = event_type, attrs = attrs_text(attrs), payload = table.concat(parts) };
+	buffer[last_seq] = { type = event_type, attrs = attrs_text(attrs), payload = table.concat(parts), publish = attrs.publish };
 	trim_buffer();
 	if is_ready() then send_event(last_seq); end
 end
@@ -361,8 +364,11 @@ local function sweep()
 	return SWEEP_INTERVAL;
 end
 
-local function track(id, expected_from, timeout, on_reply, on_timeout)
-	pending[id] = { from = expected_from, on_reply = on_reply, on_timeout = on_timeout, deadline = time_now() + timeout };
+local function track(id, expected_from, timeout, on_reply, on_timeout, is_publish)
+	pending[id] = {
+		from = expected_from, on_reply = on_reply, on_timeout = on_timeout,
+		deadline = time_now() + timeout, publish = is_publish,
+	};
 	if not sweeping then
 		sweeping = true;
 		module:add_timer(SWEEP_INTERVAL, sweep);
@@ -495,6 +501,16 @@ module:hook("iq-get/host/" .. NS .. ":hello", function(event)
 			end
 		end
 	end
+	-- Publishes this bridge forwarded whose outcome the daemon has not acknowledged yet: still
+	-- waiting for the app service, or their publish-result event is buffered. The daemon re-sends
+	-- only publishes it does not find here.
+	for id, entry in pairs(pending) do
+		if entry.publish then reply:tag("publish", { id = id }):up(); end
+	end
+	for seq = first_seq, last_seq do
+		local buffered = buffer[seq];
+		if buffered and buffered.publish then reply:tag("publish", { id = buffered.publish }):up(); end
+	end
 	if dropped > 0 then
 		log_line("warn", "Daemon connected; %d events were dropped while the buffer was full", dropped);
 	end
@@ -580,6 +596,11 @@ module:hook("iq-set/host/" .. NS .. ":publish-as-host", function(event)
 		return true;
 	end
 	local id = inner.attr.id;
+	if stopping then
+		-- Forwarded now, its outcome could no longer be saved: the daemon sends it again after the restart.
+		event.origin.send(st.error_reply(stanza, "wait", "service-unavailable", "Server is stopping"));
+		return true;
+	end
 	if pending[id] then
 		event.origin.send(st.error_reply(stanza, "modify", "conflict", "IQ id already in use"));
 		return true;
@@ -587,18 +608,17 @@ module:hook("iq-set/host/" .. NS .. ":publish-as-host", function(event)
 	-- The command stanza is ours alone and dropped after this handler: send its inner IQ as is.
 	local out = strip_client_ns(inner);
 	out.attr.from = host;
-	local daemon = event.origin;
-	local head = "<iq type='result' from='" .. xml_escape(host) .. "' to='" .. xml_escape(component)
-		.. "' id='" .. xml_escape(stanza.attr.id or "") .. "'>";
-	local function answer(result)
-		if not daemon.destroyed then daemon.send(head .. result .. "</iq>"); end
-	end
+	-- The outcome travels as a buffered event (acknowledged, replayed after a reconnect, saved
+	-- across a restart), never as this IQ's reply, which a broken link would lose: the daemon
+	-- then knows every publish this bridge forwarded and re-sends only the others (exactly once).
 	track(id, out.attr.to, publish_timeout, function(reply)
-		answer("<publish-result xmlns='" .. NS .. "'>" .. client_text(reply) .. "</publish-result>");
+		emit("publish-result", { publish = id }, { reply });
 	end, function()
-		answer("<publish-result xmlns='" .. NS .. "' timeout='true'/>");
-	end);
+		emit("publish-result", { publish = id, timeout = "true" });
+	end, true);
 	module:send(out);
+	event.origin.send("<iq type='result' from='" .. xml_escape(host) .. "' to='" .. xml_escape(component)
+		.. "' id='" .. xml_escape(stanza.attr.id or "") .. "'/>");
 	return true;
 end);
 
@@ -635,7 +655,7 @@ end
 local function saved_event(item)
 	if type(item) ~= "table" then return nil; end
 	if type(item.type) == "string" and type(item.attrs) == "string" and type(item.payload) == "string" then
-		return { type = item.type, attrs = item.attrs, payload = item.payload };
+		return { type = item.type, attrs = item.attrs, payload = item.payload, publish = item.publish };
 	end
 	local stanza = item.name and st.deserialize(item);
 	local ev = stanza and stanza:get_child("event", NS);
@@ -666,10 +686,25 @@ local function restore_buffer()
 	log_line("info", "Restored %d events saved before the last stop", restored);
 end
 
+-- A publish still waiting for its app service when the server stops will never be answered
+-- (the reply would reach the old process): its outcome is recorded as a timeout event, saved
+-- with the buffer, so the daemon does not send it a second time after the restart.
+local function settle_publishes()
+	stopping = true;
+	for id, entry in pairs(pending) do
+		if entry.publish then
+			pending[id] = nil;
+			entry.on_timeout();
+		end
+	end
+end
+
+module:hook_global("server-stopping", settle_publishes, -900);
 module:hook_global("server-stopping", save_buffer, -1000);
 restore_buffer();
 
 function module.unload()
+	settle_publishes();
 	save_buffer();
 	for id in pairs(pending) do pending[id] = nil; end
 end

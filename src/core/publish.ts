@@ -116,15 +116,17 @@ function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish
 }
 
 /**
- * The link to the server broke and is back: a publish sent before that can no longer be
- * answered (its reply, or the publish itself, died with the old stream or a restarting server).
- * Each is sent again under a new id, at most MAX_ATTEMPTS times in all. This makes delivery
- * at-least-once: the app service may see a push twice if only its answer was lost, which is
- * better than a phone never woken. The old id is recorded as "retried" and forgotten.
+ * The link to the server broke and is back: a publish sent before that either reached the
+ * bridge, which then forwarded it and reports its outcome as a buffered event (it lists it in
+ * `known` at hello), or died with the old stream. Only the latter are sent again, under a new
+ * id, at most MAX_ATTEMPTS times in all: every publish reaches the app service once. A bridge
+ * that lost its state (a server killed without a clean stop) lists nothing; then every
+ * interrupted publish is sent again, and the app service may see one twice rather than a phone
+ * never being woken. The old id is recorded as "retried" and forgotten.
  */
-export function resendInterrupted(state: CoreState, event: { now: number; sentBefore: number }, actions: Action[]): void {
+export function resendInterrupted(state: CoreState, event: { now: number; sentBefore: number; known: ReadonlySet<string> }, actions: Action[]): void {
   for (const [id, pending] of [...state.pending]) {
-    if (pending.sentAt > event.sentBefore) continue;
+    if (pending.sentAt > event.sentBefore || event.known.has(id)) continue;
     const entry = liveEntry(pending);
     forgetPending(state, id, pending);
     if (entry === undefined) continue;
@@ -136,6 +138,12 @@ export function resendInterrupted(state: CoreState, event: { now: number; sentBe
     const publish: Publish = { ...pending.publish, id: nextPublishId(state), deadline: event.now + state.config.publishTimeoutMs };
     track(state, pending.owner, entry, publish, event.now, pending.attempt + 1, actions);
   }
+}
+
+/** The bridge got no answer for a publish it forwarded: a timeout now (D11), as if our own deadline passed. */
+export function publishTimedOut(state: CoreState, event: { now: number; publishId: string }, actions: Action[]): void {
+  const pending = state.pending.get(event.publishId);
+  if (pending !== undefined) expire(state, event.publishId, pending, event.now, actions);
 }
 
 /** B28: an extension blocked the push: nothing is sent, the veto is recorded with its reason. */

@@ -13,7 +13,7 @@ import { handleDisable, handleEnable, handleStoreDone } from "./requests.ts";
 import { archived, groupchatBare, offline, ping } from "./triggers.ts";
 import { ackDelayed, batchTimer, hibernationEnded, hibernationStarted, sessionEnded, sessionStarted, stanzaQueued } from "./sessions.ts";
 import { publishError, publishResult } from "./replies.ts";
-import { expirePending, resendInterrupted } from "./publish.ts";
+import { expirePending, publishTimedOut, resendInterrupted } from "./publish.ts";
 import { purgeDedupe } from "./dedupe.ts";
 import { userDeleted, userLoaded } from "./users.ts";
 import { adminDelete, sessionsSnapshot } from "./admin.ts";
@@ -91,6 +91,9 @@ export function step(state: CoreState, event: Event): StepResult {
       break;
     case "sessions-snapshot":
       sessionsSnapshot(state, event, actions);
+      break;
+    case "publish-timeout":
+      publishTimedOut(state, event, actions);
       break;
     case "link-restored":
       resendInterrupted(state, event, actions);

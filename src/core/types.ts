@@ -119,9 +119,13 @@ export type Event =
       now: number;
       sessions: Array<{ session: SessionRef; bound: Identifier | null; hibernating: boolean }>;
     }
+  // --- the bridge had no answer for a publish it forwarded (its own deadline, or the server
+  //     stopped while the publish was out): recorded as a timeout, never sent again ---
+  | { type: "publish-timeout"; now: number; publishId: string }
   // --- the link to the server is back (bridge hello after a reconnect): publishes sent before
-  //     `sentBefore` can no longer be answered and are sent again ---
-  | { type: "link-restored"; now: number; sentBefore: number }
+  //     `sentBefore` that the bridge does not list in `known` (forwarded, outcome still to come)
+  //     never reached it and are sent again ---
+  | { type: "link-restored"; now: number; sentBefore: number; known: ReadonlySet<string> }
   // --- admin API: remove one, some or all (null) of a user's registrations ---
   | { type: "admin-delete"; now: number; user: string; identifiers: Identifier[] | null }
   // --- admin ping (cloud-notify-ping, B39): push with no stanza ---

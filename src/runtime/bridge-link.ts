@@ -88,7 +88,7 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
     void runtime.dispatch(event).then(() => processed(eventEpoch, seq));
   }
 
-  function onHello(version: string, helloEpoch: string, server: string | null, dropped: number, sessions: HelloSession[]): void {
+  function onHello(version: string, helloEpoch: string, server: string | null, dropped: number, sessions: HelloSession[], known: string[]): void {
     if (version !== BRIDGE_VERSION) {
       const reason = `bridge speaks protocol version ${version}, daemon needs ${BRIDGE_VERSION}`;
       status = { state: "incompatible", reason };
@@ -112,8 +112,8 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         boundIdentifier: s.bound === "" ? null : s.bound,
       });
     }
-    // Publishes sent over an earlier stream can no longer be answered: send them again.
-    void runtime.dispatch({ type: "link-restored", now: now(), sentBefore: onlineAt });
+    // Publishes sent over an earlier stream that the bridge does not know died with it: send them again.
+    void runtime.dispatch({ type: "link-restored", now: now(), sentBefore: onlineAt, known: new Set(known) });
     void runtime.dispatch({
       type: "sessions-snapshot",
       now: now(),
@@ -137,7 +137,7 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         return;
       case "hello-result":
         if (inbound.iqId !== helloId) return;
-        onHello(inbound.version, inbound.epoch, inbound.server, inbound.dropped, inbound.sessions);
+        onHello(inbound.version, inbound.epoch, inbound.server, inbound.dropped, inbound.sessions, inbound.known);
         return;
       case "publish-reply":
         void runtime.dispatch(

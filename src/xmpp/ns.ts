@@ -9,7 +9,7 @@ export const NS_PUSH = "urn:xmpp:push:0";
 /** Our bridge protocol, version 1 (docs/bridge-protocol.md). */
 export const NS_BRIDGE = "urn:cloud-notifyd:bridge:1";
 /** The bridge protocol version we speak (the `version` attribute of `<hello>`). */
-export const BRIDGE_VERSION = "1";
+export const BRIDGE_VERSION = "2";
 
 /** XEP-0060 Publish-Subscribe. */
 export const NS_PUBSUB = "http://jabber.org/protocol/pubsub";

@@ -45,6 +45,8 @@ export type Inbound =
       epoch: string;
       dropped: number;
       sessions: HelloSession[];
+      /** Publish ids the bridge forwarded and will report an outcome for (bridge-protocol.md §1). */
+      known: string[];
     }
   | { kind: "iq-result"; iqId: string; payload: Element | null }
   | { kind: "iq-error"; iqId: string; errorType: string; condition: string; text: string | null }
@@ -199,17 +201,25 @@ function parseHelloResult(hello: Element, iqId: string, ctx: ParseCtx): Inbound 
   if (version === null) return invalid(null, `Cannot read hello result ${iqId}: no version`);
   if (version !== BRIDGE_VERSION) {
     // Reported as is: the shell logs both versions and stays not ready (bridge-protocol.md §1).
-    return { kind: "hello-result", iqId, version, server, epoch: epoch ?? "", dropped: 0, sessions: [] };
+    return { kind: "hello-result", iqId, version, server, epoch: epoch ?? "", dropped: 0, sessions: [], known: [] };
   }
   if (epoch === null) return invalid(null, `Cannot read hello result ${iqId}: no epoch`);
   const droppedText = attr(hello.attrs, "dropped") ?? "0";
   const dropped = parseCount(droppedText, 0);
   if (dropped === null) return invalid(null, `Cannot read hello result ${iqId}: dropped='${droppedText}'`);
   const sessions: HelloSession[] = [];
+  const known: string[] = [];
   for (const child of elementChildren(hello)) {
-    if (localName(String(child.name)) !== "session") continue;
     const ns = attr(child.attrs, "xmlns");
     if (ns !== null && ns !== NS_BRIDGE) continue;
+    const childName = localName(String(child.name));
+    if (childName === "publish") {
+      const id = attr(child.attrs, "id");
+      if (id === null) return invalid(null, `Cannot read hello result ${iqId}: publish without id`);
+      known.push(id);
+      continue;
+    }
+    if (childName !== "session") continue;
     const user = attr(child.attrs, "user");
     const sessionId = attr(child.attrs, "id");
     const full = attr(child.attrs, "full");
@@ -228,7 +238,7 @@ function parseHelloResult(hello: Element, iqId: string, ctx: ParseCtx): Inbound 
       hibernating: hibernating === "true" || hibernating === "1",
     });
   }
-  return { kind: "hello-result", iqId, version, server, epoch, dropped, sessions };
+  return { kind: "hello-result", iqId, version, server, epoch, dropped, sessions, known };
 }
 
 function parseRequest(iq: Element, request: Element, bridgeIqId: string, to: string, ctx: ParseCtx): Inbound {
@@ -315,6 +325,7 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
   const seq = parseCount(seqText, 1);
   if (seq === null) return invalid(null, `Cannot read ${what}: seq is not a positive integer`);
   if (type === null) return invalid(null, `Cannot read ${what}: no type`);
+  if (type === "publish-result") return parsePublishEvent(ev, epoch, seq, what, ctx.now);
   if (user === null) return invalid(null, `Cannot read ${what}: no user`);
   if (parseJid(`${user}@${ctx.host}`)?.local !== user) return invalid(null, `Cannot read ${what}: bad user`);
 
@@ -388,6 +399,32 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
     default:
       return invalid(null, `Cannot read ${what}: unknown event type`);
   }
+}
+
+/**
+ * The outcome of a publish the bridge forwarded (bridge-protocol.md §4): the app service's reply
+ * as a `jabber:client` iq whose id is the publish id, or `timeout='true'` without a child.
+ */
+function parsePublishEvent(ev: Element, epoch: string, seq: number, what: string, now: number): Inbound {
+  const publishId = attr(ev.attrs, "publish");
+  if (publishId === null) return invalid(null, `Cannot read ${what}: no publish id`);
+  const ok = (event: Event): Inbound => ({ kind: "event", epoch, seq, event });
+  if (attr(ev.attrs, "timeout") === "true") return ok({ type: "publish-timeout", now, publishId });
+  const children = elementChildren(ev);
+  const iq = children[0];
+  if (iq === undefined || children.length > 1 || localName(String(iq.name)) !== "iq") {
+    return invalid(null, `Cannot read ${what}: expected one iq`);
+  }
+  const ns = attr(iq.attrs, "xmlns");
+  if (ns !== null && ns !== NS_CLIENT) return invalid(null, `Cannot read ${what}: iq in ${ns}`);
+  const type = attr(iq.attrs, "type");
+  const from = attr(iq.attrs, "from");
+  if (type !== "result" && type !== "error") return invalid(null, `Cannot read ${what}: iq type ${type ?? "(none)"}`);
+  if (attr(iq.attrs, "id") !== publishId) return invalid(null, `Cannot read ${what}: iq id is not ${publishId}`);
+  if (from === null) return invalid(null, `Cannot read ${what}: iq without from`);
+  if (type === "result") return ok({ type: "publish-result", now, publishId, from });
+  const error = readStanzaError(iq) ?? { type: "cancel", condition: "undefined-condition", text: null };
+  return ok({ type: "publish-error", now, publishId, from, errorType: error.type, condition: error.condition, text: error.text });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { Element, parse } from "ltx";
 import { disposeProsody, startProsody, type ProsodyInstance } from "../helpers/prosody.ts";
 import { connectComponent, nextId, type TestComponent } from "../helpers/xml-socket.ts";
 import { startClient, type TestClient } from "../helpers/xmpp-client.ts";
+import { BRIDGE_VERSION } from "../../src/xmpp/ns.ts";
 
 const NS = "urn:cloud-notifyd:bridge:1";
 const NS_PUSH = "urn:xmpp:push:0";
@@ -17,7 +18,7 @@ const PW = "pw";
 
 setDefaultTimeout(15000);
 
-function helloIq(p: ProsodyInstance, version = "1", features: string[] = [NS_PUSH]): Element {
+function helloIq(p: ProsodyInstance, version = BRIDGE_VERSION, features: string[] = [NS_PUSH]): Element {
   const iq = new Element("iq", { type: "get", from: p.componentDomain, to: p.host, id: nextId("hello") });
   const hello = iq.c("hello", { xmlns: NS, version });
   for (const f of features) hello.c("feature", { var: f });
@@ -128,10 +129,10 @@ describe("bridge on a shared Prosody", () => {
 
   test("hello round trip: version, epoch, server and session snapshot; buffered events replayed", async () => {
     daemon = await connectComponent({ port: p.componentPort, domain: p.componentDomain, secret: SECRET });
-    const reply = await daemon.iq(helloIq(p, "1", [NS_PUSH, "urn:example:ext:1"]));
+    const reply = await daemon.iq(helloIq(p, BRIDGE_VERSION, [NS_PUSH, "urn:example:ext:1"]));
     expect(reply.attrs.type).toBe("result");
     const hello = reply.getChild("hello", NS);
-    expect(hello?.attrs.version).toBe("1");
+    expect(hello?.attrs.version).toBe(BRIDGE_VERSION);
     expect(hello?.attrs.server).toMatch(/^Prosody 0\.12/);
     expect(hello?.attrs.dropped).toBe("0");
     epoch = hello?.attrs.epoch ?? "";
@@ -160,12 +161,12 @@ describe("bridge on a shared Prosody", () => {
   });
 
   test("version mismatch → cancel/feature-not-implemented", async () => {
-    const reply = await daemon.iq(helloIq(p, "2"));
+    const reply = await daemon.iq(helloIq(p, "99"));
     expect(reply.attrs.type).toBe("error");
     const error = reply.getChild("error");
     expect(error?.attrs.type).toBe("cancel");
     expect(error?.getChild("feature-not-implemented")).toBeDefined();
-    expect(error?.getChildText("text")).toContain("version 1");
+    expect(error?.getChildText("text")).toContain(`version ${BRIDGE_VERSION}`);
   });
 
   test("enable is forwarded with the session identity and the reply is delivered verbatim", async () => {
@@ -346,32 +347,36 @@ describe("bridge on a shared Prosody", () => {
     }
   });
 
-  test("publish-as-host: sent from the host domain; result and error replies returned verbatim; own timeout", async () => {
+  test("D11 publish-as-host: sent from the host domain, receipt at once; result, error and own timeout as buffered publish-result events", async () => {
     const app = await connectComponent({ port: p.componentPort, domain: "app.localhost", secret: APP_SECRET });
+    const outcome = (id: string, ms = 5000) => waitEvent(daemon, "publish-result", (ev) => ev.attrs.publish === id, ms);
+    function publish(id: string): Element {
+      const cmd = new Element("iq", { type: "set", from: p.componentDomain, to: p.host, id: nextId("pub") });
+      cmd
+        .c("publish-as-host", { xmlns: NS })
+        .c("iq", { xmlns: "jabber:client", type: "set", to: "app.localhost", id })
+        .c("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" })
+        .c("publish", { node: "n1" });
+      return cmd;
+    }
     try {
-      function publish(id: string): Element {
-        const cmd = new Element("iq", { type: "set", from: p.componentDomain, to: p.host, id: nextId("pub") });
-        cmd
-          .c("publish-as-host", { xmlns: NS })
-          .c("iq", { xmlns: "jabber:client", type: "set", to: "app.localhost", id })
-          .c("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" })
-          .c("publish", { node: "n1" });
-        return cmd;
-      }
       const id1 = "a".repeat(64);
-      const pending1 = daemon.iq(publish(id1));
+      const pending1 = outcome(id1);
+      const receipt = await daemon.iq(publish(id1));
+      expect(receipt.attrs.type).toBe("result");
+      expect(receipt.children).toHaveLength(0); // the outcome never travels in the receipt
       const got = await app.waitFor((el) => el.name === "iq" && el.attrs.id === id1, 5000, "publish at app");
       expect(got.attrs.from).toBe(p.host);
       expect(got.getChild("pubsub")?.getChild("publish")?.attrs.node).toBe("n1");
       app.send(new Element("iq", { type: "result", from: "app.localhost", to: p.host, id: id1 }));
-      const r1 = await pending1;
-      const inner1 = r1.getChild("publish-result", NS)?.getChild("iq");
+      const inner1 = (await pending1).getChild("iq");
       expect(inner1?.attrs.type).toBe("result");
       expect(inner1?.attrs.from).toBe("app.localhost");
       expect(inner1?.attrs.id).toBe(id1);
 
       const id2 = "b".repeat(64);
-      const pending2 = daemon.iq(publish(id2));
+      const pending2 = outcome(id2);
+      await daemon.iq(publish(id2));
       await app.waitFor((el) => el.name === "iq" && el.attrs.id === id2, 5000, "publish at app");
       const err = new Element("iq", { type: "error", from: "app.localhost", to: p.host, id: id2 });
       err
@@ -381,24 +386,25 @@ describe("bridge on a shared Prosody", () => {
         .c("text", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" })
         .t("token expired");
       app.send(err);
-      const r2 = await pending2;
-      const error = r2.getChild("publish-result", NS)?.getChild("iq")?.getChild("error");
+      const error = (await pending2).getChild("iq")?.getChild("error");
       expect(error?.attrs.type).toBe("auth");
       expect(error?.getChild("not-authorized")).toBeDefined();
       expect(error?.getChildText("text")).toBe("token expired");
 
       const id3 = "c".repeat(64);
-      const r3 = await daemon.iq(publish(id3), 6000); // the app never answers; bridge timeout is 2 s here
-      expect(r3.getChild("publish-result", NS)?.attrs.timeout).toBe("true");
+      const pending3 = outcome(id3, 6000); // the app never answers; bridge timeout is 2 s here
+      await daemon.iq(publish(id3));
+      expect((await pending3).attrs.timeout).toBe("true");
     } finally {
       await app.close();
     }
     // app service gone: Prosody's own error for it is returned verbatim
     const id4 = "d".repeat(64);
+    const pending4 = outcome(id4);
     const cmd = new Element("iq", { type: "set", from: p.componentDomain, to: p.host, id: nextId("pub") });
     cmd.c("publish-as-host", { xmlns: NS }).c("iq", { xmlns: "jabber:client", type: "set", to: "app.localhost", id: id4 }).c("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" });
-    const r4 = await daemon.iq(cmd);
-    const inner4 = r4.getChild("publish-result", NS)?.getChild("iq");
+    await daemon.iq(cmd);
+    const inner4 = (await pending4).getChild("iq");
     expect(inner4?.attrs.type).toBe("error");
     expect(inner4?.getChild("error")?.getChild("remote-server-timeout")).toBeDefined();
   }, 20000);
@@ -422,6 +428,7 @@ describe("bridge buffering while the daemon is away", () => {
       componentSecret: SECRET,
       bridge: true,
       hostConfig: "  cloud_notifyd_buffer_size = 4",
+      extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
       users: [
         ["bob", PW],
         ["carol", PW],
@@ -492,5 +499,39 @@ describe("bridge buffering while the daemon is away", () => {
     expect(replayed.map((e) => Number(e.attrs.seq))).toEqual([8, 9, 10, 11]);
     await c.close();
     expect(bob.events.some((e) => e.event === "message" && e.type === "error")).toBe(false);
+  }, 20000);
+
+  test("D11 a publish the bridge forwarded is listed at every hello until its outcome is acknowledged; an outcome that arrives while the daemon is away is replayed", async () => {
+    const app = await connectComponent({ port: p.componentPort, domain: "app.localhost", secret: APP_SECRET });
+    let { c, hello, replayed } = await connectAndHello();
+    try {
+      const epoch = hello.attrs.epoch ?? "";
+      ack(c, p, epoch, Math.max(0, ...replayed.map((e) => Number(e.attrs.seq))));
+      const id = "e".repeat(64);
+      const cmd = new Element("iq", { type: "set", from: p.componentDomain, to: p.host, id: nextId("pub") });
+      cmd.c("publish-as-host", { xmlns: NS }).c("iq", { xmlns: "jabber:client", type: "set", to: "app.localhost", id }).c("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" });
+      expect((await c.iq(cmd)).attrs.type).toBe("result");
+      await app.waitFor((el) => el.name === "iq" && el.attrs.id === id, 5000, "publish at app");
+      const listed = () => hello.getChildren("publish").map((x) => x.attrs.id);
+      await c.close();
+      ({ c, hello } = await connectAndHello()); // still waiting for the app service
+      expect(listed()).toEqual([id]);
+      await c.close();
+      app.send(new Element("iq", { type: "result", from: "app.localhost", to: p.host, id }));
+      await Bun.sleep(300);
+      ({ c, hello, replayed } = await connectAndHello()); // answered while the daemon was away
+      expect(listed()).toEqual([id]);
+      const outcome = replayed.find((e) => e.attrs.type === "publish-result");
+      expect(outcome?.attrs.publish).toBe(id);
+      expect(outcome?.getChild("iq")?.attrs.type).toBe("result");
+      ack(c, p, epoch, Number(outcome?.attrs.seq));
+      await Bun.sleep(100);
+      await c.close();
+      ({ c, hello } = await connectAndHello());
+      expect(listed()).toEqual([]);
+    } finally {
+      await c.close();
+      await app.close();
+    }
   }, 20000);
 });

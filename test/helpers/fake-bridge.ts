@@ -14,6 +14,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import { Element } from "ltx";
 import SaxLtx from "ltx/src/parsers/ltx.js";
 
+import { BRIDGE_VERSION } from "../../src/xmpp/ns.ts";
+
 export const NS_BRIDGE = "urn:cloud-notifyd:bridge:1";
 const NS_STREAMS = "urn:ietf:params:xml:ns:xmpp-streams";
 
@@ -167,7 +169,7 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
         if (hello !== undefined) {
           hellos += 1;
           const reply = new Element("iq", { type: "result", from: host, to: el.attrs.from, id: el.attrs.id });
-          reply.c("hello", { xmlns: NS_BRIDGE, version: "1", server: "FakeBridge 1", epoch, dropped: "0" });
+          reply.c("hello", { xmlns: NS_BRIDGE, version: BRIDGE_VERSION, server: "FakeBridge 1", epoch, dropped: "0" });
           return send(reply);
         }
         const pah = el.getChild("publish-as-host", NS_BRIDGE);

@@ -6,7 +6,7 @@ import { Element, parse } from "ltx";
 import type { Event } from "../../src/core/types.ts";
 import { type Inbound, parseInbound } from "../../src/xmpp/parse-bridge.ts";
 import { readStanzaError } from "../../src/xmpp/errors.ts";
-import { NS_BRIDGE, NS_CLIENT, NS_DISCO_INFO, NS_PUSH } from "../../src/xmpp/ns.ts";
+import { BRIDGE_VERSION, NS_BRIDGE, NS_CLIENT, NS_DISCO_INFO, NS_PUSH } from "../../src/xmpp/ns.ts";
 
 const CTX = { host: "example.com", componentDomain: "push.example.com", now: 1_700_000_000_000 };
 const FIXTURES = join(import.meta.dir, "../fixtures/bridge");
@@ -386,7 +386,7 @@ describe("replies to our commands", () => {
     expect(r).toEqual({
       kind: "hello-result",
       iqId: "h1",
-      version: "1",
+      version: BRIDGE_VERSION,
       server: "Prosody 0.12.3",
       epoch: "k3j2",
       dropped: 3,
@@ -395,20 +395,26 @@ describe("replies to our commands", () => {
         { user: "alice", sessionId: "c2s55b", fullJid: "alice@example.com/desktop", clientId: null, bound: null, hibernating: false },
         { user: "bob", sessionId: "c2s60", fullJid: "bob@example.com/tablet", clientId: null, bound: null, hibernating: false },
       ],
+      known: ["p7", "p9"],
     });
   });
 
+  test("D11 hello result: a publish without id → invalid", () => {
+    const el = xml(`<iq type='result' from='example.com' id='h2'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e' dropped='0'><publish/></hello></iq>`);
+    expect(expectInvalid(inbound(el)).reason).toContain("publish without id");
+  });
+
   test("hello result of another version is reported with its version", () => {
-    const r = inbound(xml(`<iq type='result' from='example.com' id='h2'><hello xmlns='${NS_BRIDGE}' version='2' epoch='z'/></iq>`));
+    const r = inbound(xml(`<iq type='result' from='example.com' id='h2'><hello xmlns='${NS_BRIDGE}' version='99' epoch='z'/></iq>`));
     if (r.kind !== "hello-result") throw new Error(JSON.stringify(r));
-    expect(r.version).toBe("2");
+    expect(r.version).toBe("99");
     expect(r.sessions).toEqual([]);
   });
 
   const badHello: Array<[string, string]> = [
     ["no version", "epoch='e'"],
-    ["no epoch", "version='1'"],
-    ["non-numeric dropped", "version='1' epoch='e' dropped='many'"],
+    ["no epoch", `version='${BRIDGE_VERSION}'`],
+    ["non-numeric dropped", `version='${BRIDGE_VERSION}' epoch='e' dropped='many'`],
   ];
   for (const [name, attrs] of badHello) {
     test(`hello result with ${name} → invalid, no reply`, () => {
@@ -418,9 +424,9 @@ describe("replies to our commands", () => {
   }
 
   test("hello result with a session whose full JID is bad → invalid", () => {
-    const el = xml(`<iq type='result' from='example.com' id='h4'><hello xmlns='${NS_BRIDGE}' version='1' epoch='e'><session user='alice' id='s' full='alice@example.com'/></hello></iq>`);
+    const el = xml(`<iq type='result' from='example.com' id='h4'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e'><session user='alice' id='s' full='alice@example.com'/></hello></iq>`);
     expect(expectInvalid(inbound(el)).reply).toBeNull();
-    const el2 = xml(`<iq type='result' from='example.com' id='h5'><hello xmlns='${NS_BRIDGE}' version='1' epoch='e'><session user='alice' full='alice@example.com/r'/></hello></iq>`);
+    const el2 = xml(`<iq type='result' from='example.com' id='h5'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e'><session user='alice' full='alice@example.com/r'/></hello></iq>`);
     expect(expectInvalid(inbound(el2)).reply).toBeNull();
   });
 
@@ -504,6 +510,44 @@ describe("replies to our commands", () => {
       ok: true,
     });
   });
+
+  test("D11 publish-result event with the app's result → core publish-result, acknowledged by seq", () => {
+    const el = xml(`<message from='example.com' to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='4' type='publish-result' publish='p1'>` +
+      `<iq xmlns='jabber:client' type='result' from='push.app' to='example.com' id='p1'/></event></message>`);
+    expect(inbound(el)).toEqual({ kind: "event", epoch: "e1", seq: 4, event: { type: "publish-result", now: CTX.now, publishId: "p1", from: "push.app" } });
+  });
+
+  test("D11 publish-result event with an error keeps exact type, condition and text", () => {
+    const el = xml(`<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='5' type='publish-result' publish='p2'>` +
+      `<iq type='error' from='push.app' id='p2'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>` +
+      `<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Unknown node</text></error></iq></event></message>`);
+    expect(inbound(el)).toEqual({
+      kind: "event",
+      epoch: "e1",
+      seq: 5,
+      event: { type: "publish-error", now: CTX.now, publishId: "p2", from: "push.app", errorType: "cancel", condition: "item-not-found", text: "Unknown node" },
+    });
+  });
+
+  test("D11 publish-result event with timeout='true' → core publish-timeout", () => {
+    const el = xml(`<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='6' type='publish-result' publish='p3' timeout='true'/></message>`);
+    expect(inbound(el)).toEqual({ kind: "event", epoch: "e1", seq: 6, event: { type: "publish-timeout", now: CTX.now, publishId: "p3" } });
+  });
+
+  const badPublishEvent: Array<[string, string, string]> = [
+    ["no publish id", "", `<iq type='result' from='push.app' id='p1'/>`],
+    ["no iq", " publish='p1'", ""],
+    ["two iqs", " publish='p1'", `<iq type='result' from='push.app' id='p1'/><iq type='result' from='push.app' id='p1'/>`],
+    ["an iq with another id", " publish='p1'", `<iq type='result' from='push.app' id='p2'/>`],
+    ["an iq without from", " publish='p1'", `<iq type='result' id='p1'/>`],
+    ["an iq of type set", " publish='p1'", `<iq type='set' from='push.app' id='p1'/>`],
+  ];
+  for (const [name, attrs, child] of badPublishEvent) {
+    test(`D11 publish-result event with ${name} → invalid, no reply`, () => {
+      const el = xml(`<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='7' type='publish-result'${attrs}>${child}</event></message>`);
+      expect(expectInvalid(inbound(el)).reply).toBeNull();
+    });
+  }
 
   const badPublishResult: Array<[string, string]> = [
     ["no inner iq", `<publish-result xmlns='${NS_BRIDGE}'/>`],

@@ -5,7 +5,7 @@ import { Element, parse } from "ltx";
 
 import type { Publish } from "../../src/core/types.ts";
 import { buildErrorElement, readStanzaError } from "../../src/xmpp/errors.ts";
-import { NS_BRIDGE, NS_CLIENT, NS_DATA, NS_PUBSUB, NS_STANZAS } from "../../src/xmpp/ns.ts";
+import { BRIDGE_VERSION, NS_BRIDGE, NS_CLIENT, NS_DATA, NS_PUBSUB, NS_STANZAS } from "../../src/xmpp/ns.ts";
 import { parseInbound } from "../../src/xmpp/parse-bridge.ts";
 import {
   parseStoredForm,
@@ -305,7 +305,7 @@ describe("commands (bridge-protocol.md §1, §2, §4)", () => {
   test("B1 B2 hello lists the account features to announce", () => {
     const el = renderHello({ ...CTX, iqId: "h1", features: ["urn:xmpp:push:0", "tigase:push:encrypt:0"] });
     expect(el.toString()).toBe(
-      `<iq type="get" from="push.example.com" to="example.com" id="h1"><hello xmlns="${NS_BRIDGE}" version="1">` +
+      `<iq type="get" from="push.example.com" to="example.com" id="h1"><hello xmlns="${NS_BRIDGE}" version="${BRIDGE_VERSION}">` +
         `<feature var="urn:xmpp:push:0"/><feature var="tigase:push:encrypt:0"/></hello></iq>`,
     );
   });
