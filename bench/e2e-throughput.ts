@@ -45,6 +45,8 @@ interface Phase {
 const results: Partial<Record<System, { paced: Phase; flood: Phase }>> = {};
 let exitCode = 0;
 
+/** BENCH_PROSODY_PROFILE=1: load bench/lib/prosody/mod_bench_profile.lua (Lua sampling profiler). */
+const PROFILE = process.env.BENCH_PROSODY_PROFILE === "1";
 const ALL_SYSTEMS = ["no-push", "daemon", "mod_cloud_notify"] as const;
 // BENCH_SYSTEMS=daemon,mod_cloud_notify runs a subset (for quick experiments).
 const SYSTEMS = ALL_SYSTEMS.filter((s) => (process.env.BENCH_SYSTEMS ?? ALL_SYSTEMS.join(",")).split(",").includes(s));
@@ -73,7 +75,8 @@ async function runSystem(system: System): Promise<{ paced: Phase; flood: Phase }
   const prosody = await startProsody({
     componentSecret: SECRET,
     bridge: system === "daemon",
-    extraModules: [...(system === "mod_cloud_notify" ? ["cloud_notify"] : []), ...(process.env.BENCH_EXTRA_MODULES ?? "").split(",").filter(Boolean)],
+    extraModules: [...(system === "mod_cloud_notify" ? ["cloud_notify"] : []), ...(PROFILE ? ["bench_profile"] : [])],
+    pluginPaths: PROFILE ? [join(import.meta.dir, "lib/prosody")] : [],
     // The helper logs at debug level; a benchmark must not pay for that: warnings only.
     extraGlobalConfig:
       `log = { warn = ${JSON.stringify(join(logDir, "prosody.log"))} }\n` +

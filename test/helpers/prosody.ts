@@ -19,6 +19,8 @@ export interface ProsodyOptions {
   bridge?: boolean;
   /** Extra modules for the VirtualHost. */
   extraModules?: string[];
+  /** More directories for plugin_paths (the bridge's directory is added by `bridge`). */
+  pluginPaths?: string[];
   /** Appended at the end of the file, after the VirtualHost and Component sections (e.g. more Components). */
   extraConfig?: string;
   /** Lines put in the VirtualHost section (e.g. `cloud_notifyd_buffer_size = 5`). */
@@ -88,6 +90,7 @@ function renderConfig(p: {
   secret: string;
   ports: { c2s: number; component: number; s2s: number };
   modules: string[];
+  pluginPaths: string[];
   bridge: boolean;
   hibernation?: number;
   hostConfig?: string;
@@ -119,7 +122,7 @@ function renderConfig(p: {
     `default_archive_policy = true`,
     p.hibernation !== undefined ? `smacks_hibernation_time = ${p.hibernation}` : ``,
     `modules_enabled = { "roster", "saslauth", "disco", "ping", "carbons", "mam", "smacks", "offline" }`,
-    p.bridge ? `plugin_paths = { ${luaString(PLUGIN_DIR)} }` : ``,
+    p.pluginPaths.length > 0 ? `plugin_paths = { ${p.pluginPaths.map(luaString).join(", ")} }` : ``,
     p.extraGlobalConfig ?? ``,
     ``,
     `VirtualHost ${luaString(p.host)}`,
@@ -167,6 +170,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
       ports,
       modules: opts.extraModules ?? [],
       bridge: opts.bridge ?? false,
+      pluginPaths: [...(opts.bridge ? [PLUGIN_DIR] : []), ...(opts.pluginPaths ?? [])],
       hibernation: opts.smacksHibernationTime,
       hostConfig: opts.hostConfig,
       extraGlobalConfig: opts.extraGlobalConfig,
