@@ -87,7 +87,7 @@ export interface PendingPublish {
   deadline: number;
   trigger: Trigger;
   important: boolean;
-  /** What was sent, to send again if the link to the server broke before the answer (at-least-once). */
+  /** What was sent, to send again if the link broke before the bridge got it (link-restored). */
   publish: Publish;
   /** 1 for the first send. */
   attempt: number;

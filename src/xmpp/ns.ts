@@ -6,7 +6,7 @@
 
 /** XEP-0357 Push Notifications. */
 export const NS_PUSH = "urn:xmpp:push:0";
-/** Our bridge protocol, version 1 (docs/bridge-protocol.md). */
+/** Our bridge protocol namespace (docs/bridge-protocol.md); the protocol version is BRIDGE_VERSION. */
 export const NS_BRIDGE = "urn:cloud-notifyd:bridge:1";
 /** The bridge protocol version we speak (the `version` attribute of `<hello>`). */
 export const BRIDGE_VERSION = "2";

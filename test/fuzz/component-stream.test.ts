@@ -285,6 +285,21 @@ function createGenerator(rng: Rng, epoch: string) {
       return { cls: "event-valid", parts: [event(a, inner)] };
     }],
     [1, () => ({ cls: "event-user-deleted", parts: [event({ epoch, seq: String(++seq), type: "user-deleted", user: user() })] })],
+    [2, () => {
+      // Publish outcomes (bridge protocol 2), for ids the daemon never sent and with hostile shapes.
+      const pid = rng.pick([id("p"), "", esc(rng.text(12)), "x".repeat(5000)]);
+      const inner = rng.pick([
+        `<iq xmlns='jabber:client' type='result' from='app.example' id='${pid}'/>`,
+        `<iq xmlns='jabber:client' type='error' from='app.example' id='${pid}'><error type='${rng.pick(["cancel", "wait", "auth", "bogus"])}'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+        `<iq type='set' from='app.example' id='${pid}'/>`,
+        `<iq xmlns='jabber:server' type='result' id='${pid}'/>`,
+        `<message xmlns='jabber:client' id='${pid}'/>`,
+        "",
+      ]);
+      const a: Record<string, string | undefined> = { epoch, seq: String(++seq), type: "publish-result", publish: rng.chance(0.9) ? pid : undefined };
+      if (rng.chance(0.2)) a.timeout = rng.pick(["true", "false", ""]);
+      return { cls: "event-publish-result", parts: [event(a, inner)] };
+    }],
     [3, () => ({ cls: "event-unknown-type", parts: [event({ epoch, seq: String(++seq), type: rng.pick(["reboot", "", "OFFLINE", esc(rng.text(8))]), user: user() }, message("u1"))] })],
     [3, () => ({ cls: "event-bad-seq", parts: [event({ epoch, seq: rng.pick(BAD_SEQS), type: "offline", user: user() }, message("u1"))] })],
     [1, () => ({ cls: "event-duplicate-seq", parts: [event({ epoch, seq: String(Math.max(1, seq - rng.int(0, 50))), type: "offline", user: "u1" }, message("u1"))] })],
