@@ -18,9 +18,16 @@
 // of a decoded chunk: JSC substrings keep their whole parent string alive, so one retained
 // attribute (a user name, a dedupe key) would otherwise pin the entire 64 KiB read it came
 // from, and memory grew with everything the peer ever sent.
+//
+// Fast path: at a stanza boundary, a plain stanza that lies whole in the bytes just read is
+// parsed straight from the bytes by plain-stanza.ts (the same tree SaxLtx would build, several
+// times cheaper; the inbound parse was the daemon's largest cost under load). Anything it does
+// not accept goes through SaxLtx as above.
 
 import { Element } from "ltx";
 import SaxLtx from "ltx/src/parsers/ltx.js";
+
+import { parsePlainStanza } from "./plain-stanza.ts";
 
 export type StreamParserEvent =
   | { type: "stream-start"; attrs: Record<string, string> }
@@ -36,6 +43,8 @@ export interface StreamParserOptions {
   maxStanzaBytes?: number;
   /** Deepest element nesting inside a stanza (the stanza itself is 1); default 64. */
   maxDepth?: number;
+  /** Parse plain stanzas with the fast path (plain-stanza.ts); default true. Tests compare both. */
+  fastPath?: boolean;
 }
 
 export interface StreamParser {
@@ -56,7 +65,8 @@ const GT = 0x3e;
 const encoder = new TextEncoder();
 
 export function createStreamParser(options: StreamParserOptions = {}): StreamParser {
-  const { maxStanzaBytes = DEFAULT_MAX_STANZA_BYTES, maxDepth = DEFAULT_MAX_DEPTH } = options;
+  const { maxStanzaBytes = DEFAULT_MAX_STANZA_BYTES, maxDepth = DEFAULT_MAX_DEPTH, fastPath = true } = options;
+  const limits = { maxStanzaBytes, maxDepth };
   const decoder = new TextDecoder("utf-8");
   const sax = new SaxLtx();
   let events: StreamParserEvent[] = [];
@@ -68,6 +78,7 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
   let pendingBytes = 0;
   let closed = false;
   let carry = ""; // held-back tail, see the file comment
+  let decoderClean = true; // the decoder holds no partial character (its last input ended in '>')
 
   function fail(condition: StreamParserErrorCondition, detail: string): void {
     if (closed) return;
@@ -149,15 +160,26 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
     events = [];
     const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
     let start = 0;
+    const buf = fastPath ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : null;
     while (!closed) {
+      if (buf !== null && inStream && betweenStanzas && decoderClean && carry === "") {
+        const plain = parsePlainStanza(buf, start, limits);
+        if (plain !== null) {
+          events.push({ type: "stanza", element: plain.element });
+          start = plain.end;
+          continue;
+        }
+      }
       const gt = bytes.indexOf(GT, start);
       if (gt === -1) break;
       const piece = carry + decoder.decode(bytes.subarray(start, gt + 1), { stream: true });
       carry = "";
+      decoderClean = true;
       feed(piece);
       start = gt + 1;
     }
     if (!closed && start < bytes.length) {
+      decoderClean = false;
       const tail = carry + decoder.decode(bytes.subarray(start), { stream: true });
       carry = LOOKBEHIND_TAIL.exec(tail.slice(-2))?.[0] ?? "";
       if (tail.length > carry.length) feed(tail.slice(0, tail.length - carry.length));

@@ -1,6 +1,9 @@
 import { describe, expect, test } from "bun:test";
 
-import { createStreamParser, type StreamParserEvent } from "../../src/xmpp/stream-parser.ts";
+import type { Element } from "ltx";
+
+import { createStreamParser, type StreamParserEvent, type StreamParserOptions } from "../../src/xmpp/stream-parser.ts";
+import { attrs, createRng, esc } from "../fuzz/fuzz-lib.ts";
 
 const HEADER =
   "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' " +
@@ -8,7 +11,7 @@ const HEADER =
 const MESSAGE = "<message to='a@b' id='m1'><body>héllo 😀 &amp; &lt;you&gt;</body><x xmlns='y'/></message>";
 const IQ = "<iq type='get' id='i1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>";
 
-function feedAll(chunks: (Uint8Array | string)[], options = {}): StreamParserEvent[] {
+function feedAll(chunks: (Uint8Array | string)[], options: StreamParserOptions = {}): StreamParserEvent[] {
   const parser = createStreamParser(options);
   return chunks.flatMap((chunk) => parser.write(chunk));
 }
@@ -170,5 +173,114 @@ describe("createStreamParser", () => {
   test("write() returns stanzas completed before an error in the same chunk", () => {
     const events = feedAll([HEADER + IQ + "<message></iq>"]);
     expect(events.map((e) => e.type)).toEqual(["stream-start", "stanza", "error"]);
+  });
+});
+
+describe("createStreamParser() fast path (plain-stanza.ts)", () => {
+  /** Every event with its tree spelled out (names, attribute entries in order, text nodes as they are). */
+  function dump(events: StreamParserEvent[]): unknown[] {
+    const tree = (el: Element): unknown => [
+      el.name,
+      Object.entries(el.attrs),
+      Object.getPrototypeOf(el.attrs) === Object.prototype,
+      el.children.map((c) => (typeof c === "string" ? c : tree(c as Element))),
+    ];
+    return events.map((e) => (e.type === "stanza" ? ["stanza", tree(e.element)] : e));
+  }
+
+  function both(chunks: (Uint8Array | string)[], options: StreamParserOptions = {}): { fast: unknown[]; full: unknown[] } {
+    return {
+      fast: dump(feedAll(chunks, { ...options, fastPath: true })),
+      full: dump(feedAll(chunks, { ...options, fastPath: false })),
+    };
+  }
+
+  const EDGE_CASES = [
+    MESSAGE,
+    IQ,
+    "<presence/>",
+    "<presence />",
+    "<a x='1' x='2'/>",
+    "<a __proto__='p' constructor='c'/>",
+    "<a b = \"x\" c='y'd='z'></a>",
+    "<a b='x > y'>1 > 2</a>",
+    "<a b='&lt;&#65;&#x42;&quot;'>&amp;&apos;</a>",
+    "<a b='&bogus;'/>",
+    "<a>&#0;</a>",
+    "<a>&amp</a>",
+    "<a><!-- c --><b/></a>",
+    "<a><![CDATA[x<y]]></a>",
+    "<a><?pi x?></a>",
+    "<a><b></a>",
+    "<a></a >",
+    "<a></a/>",
+    "<a b></a>",
+    "<a b=x></a>",
+    "<a\tb='1'\r\n/>",
+    "<é a='1'/>",
+    "<a é='1'/>",
+    "<a b='é😀'>ü 中</a>",
+    "<a>\u0001\u0002</a>",
+    "<a:b xmlns:a='u'><a:c/></a:b>",
+    "<a>x<b/>y<c>z</c> </a>",
+    "  \n<a/>\t<b/>",
+    "<a b='<'/>",
+    "</stream:stream>",
+    "<iq type='get' id='x'/></stream:stream><iq/>",
+  ];
+
+  test("write() builds the same events with and without the fast path for edge cases", () => {
+    for (const xml of EDGE_CASES) {
+      const { fast, full } = both([HEADER, xml]);
+      expect({ xml, events: fast }).toEqual({ xml, events: full });
+      const oneChunk = both([HEADER + xml + IQ]);
+      expect({ xml, events: oneChunk.fast }).toEqual({ xml, events: oneChunk.full });
+    }
+  });
+
+  test("write() builds the same events with and without the fast path for invalid UTF-8", () => {
+    const enc = new TextEncoder();
+    for (const bad of [[0xff], [0xfe, 0xff], [0xc3, 0x28], [0xe2, 0x82], [0xf0, 0x28, 0x8c, 0xbc], [0xed, 0xa0, 0x80], [0xc0, 0xaf]]) {
+      const bytes = new Uint8Array([...enc.encode(`${HEADER}<a b='x`), ...bad, ...enc.encode("'>t"), ...bad, ...enc.encode("</a>"), ...enc.encode(IQ)]);
+      const { fast, full } = both([bytes]);
+      expect(fast).toEqual(full);
+    }
+  });
+
+  test("write() builds the same events with and without the fast path at the size and depth limits", () => {
+    const size = Buffer.byteLength(MESSAGE);
+    for (const maxStanzaBytes of [size - 1, size, size + 1]) {
+      const { fast, full } = both([HEADER + MESSAGE + IQ], { maxStanzaBytes });
+      expect(fast).toEqual(full);
+    }
+    const deep = `${"<a>".repeat(5)}${"</a>".repeat(5)}`;
+    for (const maxDepth of [4, 5]) {
+      const { fast, full } = both([HEADER + deep + IQ], { maxDepth });
+      expect(fast).toEqual(full);
+    }
+  });
+
+  test("write() builds the same events with and without the fast path for 3000 random stanzas split at random", () => {
+    const rng = createRng(4242);
+    const NAMES = ["iq", "message", "event", "x", "a:b", "body", "é", "field"];
+    const ATTRS = ["id", "to", "from", "xmlns", "type", "user", "seq", "a:b"];
+    const element = (depth: number): string => {
+      const name = rng.pick(NAMES);
+      const a: Record<string, string> = {};
+      for (let i = rng.int(0, 4); i > 0; i--) a[rng.pick(ATTRS)] = rng.text(12);
+      let inner = "";
+      if (depth < 5) for (let i = rng.int(0, 3); i > 0; i--) inner += rng.chance(0.6) ? element(depth + 1) : esc(rng.text(20));
+      // Comments, CDATA and processing instructions make the fast path defer to SaxLtx; input that
+      // ends the stream (a bad entity, a mismatched end tag) is in the edge cases above.
+      if (rng.chance(0.05)) inner += rng.pick(["<!-- c -->", "<![CDATA[<x>]]>", "<?p?>", "&#x41;"]);
+      const open = `<${name}${attrs(a)}`;
+      return inner === "" && rng.chance(0.3) ? `${open}/>` : `${open}>${inner}</${name}>`;
+    };
+    const bytes = new TextEncoder().encode(HEADER + Array.from({ length: 3000 }, () => element(0) + rng.pick(["", " ", "\n"])).join(""));
+    const cuts: number[] = [];
+    for (let at = 0; at < bytes.length; at += rng.int(1, 4000)) cuts.push(at);
+    const { fast, full } = both(splitBytes(bytes, cuts.slice(1)));
+    expect(full.length).toBe(3001); // stream-start and every stanza: nothing ended the stream early
+    expect(fast).toEqual(full);
   });
 });
