@@ -85,7 +85,7 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
     }
     lastSeq = seq;
     metrics.inc("cloud_notifyd_events_total", { type: event.type });
-    void runtime.dispatch(event).then(() => processed(eventEpoch, seq));
+    runtime.post(event, () => processed(eventEpoch, seq));
   }
 
   function onHello(version: string, helloEpoch: string, server: string | null, dropped: number, sessions: HelloSession[], known: string[]): void {
@@ -133,14 +133,14 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         return;
       case "request":
         metrics.inc("cloud_notifyd_client_requests_total", { kind: inbound.event.type, outcome: "received" });
-        void runtime.dispatch(inbound.event);
+        runtime.post(inbound.event);
         return;
       case "hello-result":
         if (inbound.iqId !== helloId) return;
         onHello(inbound.version, inbound.epoch, inbound.server, inbound.dropped, inbound.sessions, inbound.known);
         return;
       case "publish-reply":
-        void runtime.dispatch(
+        runtime.post(
           inbound.ok
             ? { type: "publish-result", now: now(), publishId: inbound.publishId, from: inbound.from }
             : {

@@ -67,8 +67,11 @@ interface Connection {
   parser: StreamParser;
   phase: "connecting" | "opening" | "authenticating" | "online";
   queue: Uint8Array[];
-  queuedBytes: number;
+  /** Stanzas sent in this turn, not yet encoded: encoded together (one buffer) at the next flush. */
+  text: string[];
+  queuedBytes: number; // bytes in `queue` and `text`
   midChunk: boolean; // the head of the queue was partly written
+  flushQueued: boolean; // a flush of stanzas sent in this turn of the event loop is scheduled
   ended: boolean;
   closing: boolean; // stop() sent </stream:stream>; end the socket once the queue is empty
   timers: Timer[];
@@ -123,8 +126,10 @@ export function createComponent(opts: ComponentOptions): Component {
       parser: createStreamParser({ maxStanzaBytes }),
       phase: "connecting",
       queue: [],
+      text: [],
       queuedBytes: 0,
       midChunk: false,
+      flushQueued: false,
       ended: false,
       closing: false,
       timers: [],
@@ -266,6 +271,7 @@ export function createComponent(opts: ComponentOptions): Component {
 
   /** Ends the attempt: best-effort closing XML, then the socket. Idempotent via `ended`. */
   function closeConnection(c: Connection, streamError?: string): void {
+    if (!c.ended && c.phase !== "connecting") flush(c); // stanzas sent earlier in this turn go out first
     c.ended = true;
     clearTimers(c);
     const socket = c.socket;
@@ -274,6 +280,7 @@ export function createComponent(opts: ComponentOptions): Component {
       socket.write(error + STREAM_CLOSE);
     }
     c.queue = [];
+    c.text = [];
     c.queuedBytes = 0;
     socket?.end();
     c.onClosed?.();
@@ -294,7 +301,15 @@ export function createComponent(opts: ComponentOptions): Component {
     c.keepalive = null;
   }
 
+  /** Moves the stanzas sent in this turn to the byte queue, as one buffer. */
+  function encodeText(c: Connection): void {
+    if (c.text.length === 0) return;
+    c.queue.push(encoder.encode(c.text.length === 1 ? (c.text[0] as string) : c.text.join("")));
+    c.text = [];
+  }
+
   function enqueue(c: Connection, data: string | Uint8Array): void {
+    encodeText(c); // after the stanzas sent before it
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     c.queue.push(bytes);
     c.queuedBytes += bytes.length;
@@ -304,6 +319,7 @@ export function createComponent(opts: ComponentOptions): Component {
   function flush(c: Connection): void {
     const socket = c.socket;
     if (socket === null || c.ended) return;
+    encodeText(c);
     while (c.queue.length > 0) {
       const chunk = takeBatch(c.queue);
       const written = socket.write(chunk);
@@ -324,13 +340,24 @@ export function createComponent(opts: ComponentOptions): Component {
   function send(stanza: Element | string): boolean {
     const c = conn;
     if (c === null || state !== "online" || c.phase !== "online" || c.ended) return false;
-    const bytes = encoder.encode(typeof stanza === "string" ? stanza : stanza.toString());
-    if (c.queuedBytes + bytes.length > maxQueueBytes) {
+    const text = typeof stanza === "string" ? stanza : stanza.toString();
+    const bytes = Buffer.byteLength(text, "utf8");
+    if (c.queuedBytes + bytes > maxQueueBytes) {
       if (!queueFullLogged) log("warn", "XMPP write queue full: dropping stanzas", { queuedBytes: c.queuedBytes });
       queueFullLogged = true;
       return false;
     }
-    enqueue(c, bytes);
+    c.text.push(text);
+    c.queuedBytes += bytes;
+    // One write for everything sent in this turn (a socket read of many events answers them
+    // all before it returns): a syscall per stanza was a visible share of CPU under load.
+    if (!c.flushQueued) {
+      c.flushQueued = true;
+      queueMicrotask(() => {
+        c.flushQueued = false;
+        flush(c);
+      });
+    }
     return true;
   }
 
