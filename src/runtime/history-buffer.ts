@@ -1,5 +1,5 @@
 /**
- * Push history and removals are written in batches (every second, or at 500 rows) so that
+ * Push history and removals are written in batches (every second, or at 5000 rows) so that
  * recording never sits on the path of a push. A failed write is logged and counted; the rows
  * are dropped rather than kept growing (history is for operators, not for correctness).
  *
@@ -18,7 +18,8 @@ import type { HistoryRow, Store } from "../store/types.ts";
 type HistoryAction = Extract<Action, { type: "history" }>;
 type RemovedAction = Extract<Action, { type: "removed" }>;
 
-const FLUSH_ROWS = 500;
+/** Rows per write: big batches let SQLite touch each page of the history index once per write (see store/history.ts). */
+const FLUSH_ROWS = 5000;
 const FLUSH_MS = 1000;
 const MAX_INFLIGHT = 100_000;
 
@@ -37,14 +38,20 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
   let rows: HistoryRow[] = [];
   const waiting = new Map<string, HistoryRow>(); // publishId → its "sent" row
   let flushing: Promise<void> = Promise.resolve();
+  let writeQueued = false; // a writeHistory is chained and has not taken its batch yet
   const timer = setInterval(() => void flush(), FLUSH_MS);
   timer.unref?.();
 
   function flush(): Promise<void> {
-    if (rows.length === 0) return flushing;
-    const batch = rows;
-    rows = [];
+    if (rows.length === 0 || writeQueued) return flushing;
+    writeQueued = true;
     flushing = flushing.then(async function writeHistory() {
+      // The batch is taken when the write runs, not when it was asked for: a user deleted in
+      // between (forgetUser, D14) must not have rows written after the store deleted theirs.
+      writeQueued = false;
+      const batch = rows;
+      rows = [];
+      if (batch.length === 0) return;
       try {
         await deps.store.addHistory(batch);
       } catch (err) {
@@ -80,7 +87,17 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
       const sent = a.publishId === null ? undefined : waiting.get(a.publishId);
       if (sent !== undefined) {
         waiting.delete(a.publishId as string);
-        rows.push({ ...sent, outcome: row.outcome, latencyMs: row.latencyMs, error: row.error });
+        rows.push({
+          at: sent.at,
+          user: sent.user,
+          identifier: sent.identifier,
+          publishId: sent.publishId,
+          trigger: sent.trigger,
+          important: sent.important,
+          outcome: row.outcome,
+          latencyMs: row.latencyMs,
+          error: row.error,
+        });
       } else {
         rows.push(row);
       }

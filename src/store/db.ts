@@ -44,6 +44,8 @@ interface Driver {
   kind: StoreKind;
   db: AnyDb;
   write: Writer;
+  /** The writes that insert a batch of history rows. */
+  historyRows: (rows: HistoryRow[]) => WriteQuery[];
   ping(): Promise<boolean>;
   close(): void;
 }
@@ -75,13 +77,20 @@ function openSqlite(path: string, opts: OpenStoreOptions): Driver {
     sqlite.exec("PRAGMA journal_mode = WAL");
     sqlite.exec(`PRAGMA synchronous = ${opts.synchronous === "full" ? "FULL" : "NORMAL"}`);
     sqlite.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    // Checkpoint the WAL every 4000 pages (16 MiB) rather than 1000: push history inserts dirty
+    // index pages all over the file, and copying each back every 1000 pages cost ~30 % of the
+    // CPU per history row (docs/performance.md). A checkpoint pause stays a few ms.
+    sqlite.exec("PRAGMA wal_autocheckpoint = 4000");
   } catch (err) {
     throw new Error(`Cannot open store: ${path}: ${errorMessage(err)}`, { cause: err });
   }
   const db = drizzleBun({ client: sqlite, schema }) as unknown as AnyDb;
+  // Prepared after the migrations created the table (first use), then reused.
+  let historyInsert: ((rows: HistoryRow[]) => WriteQuery[]) | null = null;
   return {
     kind: "sqlite",
     db,
+    historyRows: (rows) => (historyInsert ??= prepareHistoryInsert(sqlite))(rows),
     async write(writes) {
       if (writes.length === 0) return [];
       const runAll = sqlite.transaction(function runWrites() {
@@ -109,6 +118,8 @@ function openLibsql(url: string, opts: OpenStoreOptions): Driver {
   return {
     kind: "libsql",
     db: libsql as unknown as AnyDb,
+    // Remote libSQL wants few statements per round trip: multi-row INSERTs.
+    historyRows: (rows) => historyWrites(libsql as unknown as AnyDb, rows),
     async write(writes) {
       if (writes.length === 0) return [];
       // One round trip; the client wraps the statements in BEGIN … COMMIT, rolled back on the first failure.
@@ -134,8 +145,6 @@ function storeOver(driver: Driver): Store {
   const { db, write } = driver;
   let closed = false;
   const selectByUser = prepareSelectByUser(db);
-  // bun:sqlite runs prepared rows in one local transaction; remote libSQL wants few statements per batch.
-  const historyRows = driver.kind === "sqlite" ? prepareHistoryInsert(db) : (rows: HistoryRow[]) => historyWrites(db, rows);
   return {
     kind: driver.kind,
     ping: () => (closed ? Promise.resolve(false) : driver.ping()),
@@ -146,7 +155,7 @@ function storeOver(driver: Driver): Store {
     countRegistrations: () => selectCount(db),
     listUsers: (opts) => selectUsers(db, opts),
     async addHistory(rows) {
-      await write(historyRows(rows));
+      await write(driver.historyRows(rows));
     },
     listHistory: (q) => selectHistory(db, q),
     async addRemoval(row) {

@@ -45,16 +45,35 @@ export function toRegistration(row: RegistrationRow): Registration {
  * first event, so this is on the hot path and drizzle should build its SQL once, not per call.
  */
 export function prepareSelectByUser(db: AnyDb): (user: string) => Promise<Registration[]> {
+  // Sorted here rather than by ORDER BY: with it SQLite took ~3× as long for the same single
+  // index search (measured with bun:sqlite, 10k users), and a user has a handful of rows.
   const query = db
     .select()
     .from(registrations)
     .where(eq(registrations.user, sql.placeholder("user")))
-    .orderBy(asc(registrations.identifier))
     .prepare();
   return async function selectByUser(user) {
     const rows = (await query.all({ user })) as RegistrationRow[];
-    return rows.map(toRegistration);
+    return rows.map(toRegistration).sort(byIdentifier);
   };
+}
+
+/** SQLite's BINARY order of TEXT (UTF-8 bytes, i.e. code points), which plain `<` on UTF-16 is not. */
+function byIdentifier(a: Registration, b: Registration): number {
+  return compareCodePoints(a.identifier, b.identifier);
+}
+
+function compareCodePoints(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(j)!;
+    if (x !== y) return x < y ? -1 : 1;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
+  }
+  return a.length - i === b.length - j ? 0 : i < a.length ? 1 : -1;
 }
 
 export async function selectCount(db: AnyDb): Promise<number> {

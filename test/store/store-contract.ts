@@ -94,6 +94,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect((await store.listByUser("bob")).map((r) => r.identifier)).toEqual(["b"]);
     });
 
+    test("listByUser() orders identifiers by code point, as SQLite's BINARY collation does", async () => {
+      const ids = ["a\u{1F600}", "a\uFFFD", "a", "ab", "a\u00E9", "A"];
+      await store.apply(ids.map((identifier) => ({ op: "upsert" as const, registration: registration({ user: "alice", identifier }) })));
+      expect((await store.listByUser("alice")).map((r) => r.identifier)).toEqual(["A", "a", "ab", "a\u00E9", "a\uFFFD", "a\u{1F600}"]);
+    });
+
     test("delete removes only the listed identifiers of that user", async () => {
       await store.apply([
         { op: "upsert", registration: registration({ user: "alice", identifier: "a" }) },

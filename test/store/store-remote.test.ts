@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "../../src/store/db.ts";
+import { MIGRATIONS } from "../../src/store/migrate.ts";
 import type { Store } from "../../src/store/types.ts";
 import { startFakeHrana } from "../helpers/fake-hrana.ts";
 import { registration, storeContract } from "./store-contract.ts";
@@ -44,7 +45,7 @@ describe("openStore() on remote libSQL", () => {
     const applied = raw.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number };
     const tables = raw.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
     raw.close();
-    expect(applied.n).toBe(2);
+    expect(applied.n).toBe(MIGRATIONS.length);
     expect(tables).toContainEqual({ name: "push_history" });
     expect(tables).toContainEqual({ name: "registrations" });
   });

@@ -1,0 +1,1 @@
+DROP INDEX `push_history_user_identifier_at_idx`;
