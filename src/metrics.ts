@@ -160,14 +160,45 @@ export function createRegistry({ maxSeriesPerMetric = 1000 }: MetricsOptions = {
   }
 
   // Hot path: the same (name, labels) pair is updated over and over; remember where its series
-  // lives under the caller's raw spelling so sanitising and sorting labels happens once.
-  const resolved = new Map<string, { family: Family; series: Series }>();
+  // lives under the caller's raw spelling so sanitising and sorting labels happens once. The
+  // cache is a tree walked by name, then each label's name and value in the caller's order:
+  // lookups of strings the caller already has, with no key string built per call.
+  interface CacheNode {
+    found?: { family: Family; series: Series };
+    next?: Map<string, CacheNode>;
+  }
+  const resolved = new Map<string, CacheNode>();
   const MAX_RESOLVED = 10_000;
+  let resolvedNodes = 0;
 
-  function rawKey(name: string, labels: Labels | undefined): string {
-    let key = name;
-    if (labels !== undefined) for (const k in labels) key += `\u0000${k}\u0001${labels[k]}`;
-    return key;
+  function cacheNode(name: string, labels: Labels | undefined, create: boolean): CacheNode | undefined {
+    let node = resolved.get(name);
+    if (node === undefined) {
+      if (!create || resolvedNodes >= MAX_RESOLVED) return undefined;
+      node = {};
+      resolved.set(name, node);
+      resolvedNodes++;
+    }
+    if (labels !== undefined) {
+      for (const k in labels) {
+        node = childNode(node, k, create);
+        if (node === undefined) return undefined;
+        node = childNode(node, labels[k] as string, create);
+        if (node === undefined) return undefined;
+      }
+    }
+    return node;
+  }
+
+  function childNode(node: CacheNode, key: string, create: boolean): CacheNode | undefined {
+    let child = node.next?.get(key);
+    if (child === undefined) {
+      if (!create || resolvedNodes >= MAX_RESOLVED) return undefined;
+      child = {};
+      (node.next ??= new Map()).set(key, child);
+      resolvedNodes++;
+    }
+    return child;
   }
 
   /** The series for (name, labels) if the family exists and `accepts` it; never creates one otherwise. */
@@ -177,8 +208,7 @@ export function createRegistry({ maxSeriesPerMetric = 1000 }: MetricsOptions = {
     accepts: (family: Family) => boolean,
     defineCounter = false,
   ): { family: Family; series: Series } | undefined {
-    const key = rawKey(name, labels);
-    const hit = resolved.get(key);
+    const hit = cacheNode(name, labels, false)?.found;
     if (hit !== undefined) return accepts(hit.family) ? hit : undefined;
     const clean = sanitizeMetricName(name);
     if (defineCounter && !families.has(clean)) define({ name: clean, kind: "counter", help: `Counter ${clean}.` });
@@ -187,7 +217,8 @@ export function createRegistry({ maxSeriesPerMetric = 1000 }: MetricsOptions = {
     const series = seriesOf(family, labels);
     if (series === undefined) return undefined;
     const found = { family, series };
-    if (resolved.size < MAX_RESOLVED) resolved.set(key, found);
+    const node = cacheNode(name, labels, true);
+    if (node !== undefined) node.found = found;
     return found;
   }
 
@@ -215,7 +246,9 @@ export function createRegistry({ maxSeriesPerMetric = 1000 }: MetricsOptions = {
     const found = resolve(name, labels, (f) => f.spec.kind === "histogram");
     if (found === undefined) return false;
     const { family, series } = found;
-    const index = family.bounds.findIndex((bound) => value <= bound);
+    let index = 0; // the first bucket whose bound holds the value (a loop: this runs for every push)
+    while (index < family.bounds.length && !(value <= (family.bounds[index] as number))) index++;
+    if (index === family.bounds.length) index = -1;
     if (index >= 0) series.counts[index] = (series.counts[index] ?? 0) + 1;
     series.value += 1;
     series.sum += value;

@@ -13,6 +13,14 @@ import type { Publish, XmlNode } from "../core/types.ts";
 import { NS_BRIDGE, NS_CLIENT, NS_DATA, NS_PUBSUB, NS_PUSH, PUSH_SUMMARY_FORM_TYPE } from "./ns.ts";
 import { type BridgeCtx, parseStoredForm } from "./render.ts";
 
+const ATTR_SPECIAL = /["&'<>]/;
+const TEXT_SPECIAL = /[&<>]/;
+
+/** escapeXML, skipped for the common value with nothing to escape (a regex replace per value showed in profiles). */
+function attrValue(value: string): string {
+  return ATTR_SPECIAL.test(value) ? escapeXML(value) : value;
+}
+
 const FORM_HEAD = `<x xmlns="${NS_DATA}" type="form"><field type="hidden" var="FORM_TYPE"><value>${PUSH_SUMMARY_FORM_TYPE}</value></field>`;
 
 /** Stored forms already checked; bounded (a registration's form rarely changes). */
@@ -32,7 +40,7 @@ function formIsWellFormed(text: string): boolean {
 function field(type: string, name: string, value: string | null): string {
   if (value === null) return `<field type="${type}" var="${name}"/>`;
   if (value === "") return `<field type="${type}" var="${name}"><value/></field>`;
-  return `<field type="${type}" var="${name}"><value>${escapeXMLText(value)}</value></field>`;
+  return `<field type="${type}" var="${name}"><value>${TEXT_SPECIAL.test(value) ? escapeXMLText(value) : value}</value></field>`;
 }
 
 function nodeText(node: XmlNode): string {
@@ -45,12 +53,12 @@ function nodeText(node: XmlNode): string {
 
 export function publishAsHostText(p: Publish, ctx: BridgeCtx & { iqId: string }): string {
   const s = p.summary;
-  const node = p.node === null ? "" : ` node="${escapeXML(p.node)}"`;
+  const node = p.node === null ? "" : ` node="${attrValue(p.node)}"`;
   const options = p.publishOptions !== null && formIsWellFormed(p.publishOptions) ? `<publish-options>${p.publishOptions}</publish-options>` : "";
   return (
-    `<iq type="set" from="${escapeXML(ctx.componentDomain)}" to="${escapeXML(ctx.host)}" id="${escapeXML(ctx.iqId)}">` +
+    `<iq type="set" from="${attrValue(ctx.componentDomain)}" to="${attrValue(ctx.host)}" id="${attrValue(ctx.iqId)}">` +
     `<publish-as-host xmlns="${NS_BRIDGE}">` +
-    `<iq xmlns="${NS_CLIENT}" type="set" from="${escapeXML(ctx.host)}" to="${escapeXML(p.to)}" id="${escapeXML(p.id)}">` +
+    `<iq xmlns="${NS_CLIENT}" type="set" from="${attrValue(ctx.host)}" to="${attrValue(p.to)}" id="${attrValue(p.id)}">` +
     `<pubsub xmlns="${NS_PUBSUB}"><publish${node}><item><notification xmlns="${NS_PUSH}">` +
     FORM_HEAD +
     field("text-single", "message-count", s.messageCount) +
