@@ -37,6 +37,8 @@ export interface Config {
   publishFrom: PublishFrom;
   /** seconds (D11) */
   publishTimeout: number;
+  /** Push history rows older than this many days are deleted (at start, then hourly). */
+  historyRetentionDays: number;
   pushMaxErrors: number;
   pushMaxDevices: number;
   pushNotificationImportantBody: string;
@@ -84,6 +86,7 @@ const KEYS = {
   push_notification_with_body: { kind: "boolean", default: false },
   push_notification_with_sender: { kind: "boolean", default: false },
   push_priority: { kind: "boolean", default: false },
+  history_retention_days: { kind: "positive-int", default: 30 },
   smacks_hibernation_time: { kind: "positive-int", default: 600 },
 } as const satisfies Record<string, { kind: Kind; default: string | number | boolean | undefined }>;
 
@@ -152,6 +155,7 @@ export function loadConfig(
       logLevel: get("log_level") as LogLevel,
       publishFrom: get("publish_from") as PublishFrom,
       publishTimeout: get("publish_timeout") as number,
+      historyRetentionDays: get("history_retention_days") as number,
       pushMaxErrors: get("push_max_errors") as number,
       pushMaxDevices: get("push_max_devices") as number,
       pushNotificationImportantBody: get("push_notification_important_body") as string,

@@ -14,6 +14,7 @@ import type { Logger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { createAdminDeps } from "./runtime/admin.ts";
 import { createBridgeLink } from "./runtime/bridge-link.ts";
+import { startHistoryRetention } from "./runtime/history-retention.ts";
 import { createRuntime, errorText } from "./runtime/runtime.ts";
 import { openStore } from "./store/db.ts";
 import { createComponent, type Component } from "./xmpp/component.ts";
@@ -81,6 +82,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
   }
 
   const tick = setInterval(() => void runtime.dispatch({ type: "tick", now: Date.now() }), TICK_MS);
+  const retention = startHistoryRetention({ store, log, metrics, days: config.historyRetentionDays });
   const refreshGauges = async () => {
     try {
       metrics.set("cloud_notifyd_registrations", await store.countRegistrations());
@@ -128,6 +130,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     adminUrl,
     async stop() {
       clearInterval(tick);
+      retention.stop();
       clearInterval(gauges);
       await server.stop();
       // Replies to publishes in flight can only arrive while the stream is open: wait for them

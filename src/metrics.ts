@@ -100,6 +100,10 @@ export const PRODUCT_METRICS: readonly MetricSpec[] = [
     labelNames: ["op"],
     help: "Failed store operations, by operation." },
   {
+    name: "cloud_notifyd_history_pruned_total",
+    kind: "counter",
+    help: "Push history rows deleted for being older than history_retention_days." },
+  {
     name: "cloud_notifyd_removals_total",
     kind: "counter",
     labelNames: ["reason"],

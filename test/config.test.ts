@@ -51,6 +51,7 @@ describe("loadConfig() defaults", () => {
         logLevel: "info",
         publishFrom: "host",
         publishTimeout: 60,
+        historyRetentionDays: 30,
         pushMaxErrors: 16,
         pushMaxDevices: 5,
         pushNotificationImportantBody: "New Message!",
