@@ -26,7 +26,8 @@ const MESSAGES = Number(process.argv[2] ?? 10_000);
 const USERS = Number(process.argv[3] ?? 20);
 const SENDERS = Number(process.argv[4] ?? 4);
 const RATE = Number(process.argv[5] ?? 100);
-const PACED_SECONDS = 5;
+/** Length of the paced phase: 10 s at 100 msg/s gives 1,000 latency samples, enough for a stable p99. */
+const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 10);
 const SECRET = "bench-secret";
 const APP_SECRET = "bench-app-secret";
 const PASSWORD = "pw";
