@@ -2,8 +2,8 @@
  * A synthetic bridge: a Bun TCP server on 127.0.0.1 that speaks the server side of XEP-0114
  * to the daemon and plays both Prosody + mod_cloud_notifyd (docs/bridge-protocol.md): it
  * answers the daemon's hello (§1), sends events (§2) and bridged client requests (§3), and
- * answers every publish-as-host (§4) at once with a receipt and a publish-result event carrying an
- * app service's `result`, as the bridge does. Incoming stanzas are split with the benchmark
+ * answers every publish-as-host (§4) at once with a publish-result event carrying an app
+ * service's `result`, as the bridge does. Incoming stanzas are split with the benchmark
  * scanner, not parsed.
  * @module
  */
@@ -162,10 +162,9 @@ export function startSyntheticBridge(opts: SyntheticBridgeOptions): SyntheticBri
         const innerId = attrOf(stanza, "id", innerAt) ?? "";
         const to = attrOf(stanza, "to", innerAt) ?? "";
         if (answer) {
-          // As the real bridge does (protocol 2, §4): a receipt now, the outcome as an event.
+          // As the real bridge does (protocol 2, §4): the outcome as an acknowledged event.
           out.push(
-            `<iq type='result' from='${host}' to='${componentDomain}' id='${escapeAttr(outerId)}'/>` +
-              `<message from='${host}' to='${componentDomain}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${++seq}' ` +
+            `<message from='${host}' to='${componentDomain}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${++seq}' ` +
               `type='publish-result' publish='${escapeAttr(innerId)}'><iq xmlns='jabber:client' type='result' ` +
               `from='${escapeAttr(to)}' to='${host}' id='${escapeAttr(innerId)}'/></event></message>`,
           );

@@ -521,23 +521,6 @@ module:hook("iq-get/host/" .. NS .. ":hello", function(event)
 	return true;
 end);
 
-module:hook("message/host", function(event)
-	local stanza = event.stanza;
-	if stanza.attr.from ~= component then return; end
-	local ack = stanza:get_child("ack", NS);
-	if ack then
-		if event.origin and event.origin.type == "component" then
-			acknowledge(ack.attr.epoch, tonumber(ack.attr.seq));
-		end
-		return true;
-	end
-	if stanza.attr.type == "error" then
-		-- An event bounced by mod_component while the daemon was away: it stays buffered.
-		ready_session = nil;
-		return true;
-	end
-end, 10);
-
 local function find_session(user, session_id)
 	local user_sessions = user and prosody.hosts[host].sessions[user];
 	if not user_sessions then return nil; end
@@ -587,40 +570,59 @@ module:hook("iq-set/host/" .. NS .. ":hibernation-timeout", function(event)
 	return true;
 end);
 
-module:hook("iq-set/host/" .. NS .. ":publish-as-host", function(event)
-	if not from_daemon(event) then return refuse(event); end
-	local stanza = event.stanza;
-	local inner = child_named(stanza.tags[1], "iq");
+-- publish-as-host is a <message> from the daemon (it needs no reply: the outcome comes back as
+-- a publish-result event). Called from the message/host hook below for the daemon's session.
+local function publish_as_host(command)
+	local inner = child_named(command, "iq");
 	if not (inner and inner.attr.to and inner.attr.id) then
-		event.origin.send(st.error_reply(stanza, "modify", "bad-request", "publish-as-host needs an iq with to and id"));
-		return true;
+		log_line("warn", "Ignoring a publish-as-host without an iq with to and id");
+		return;
 	end
 	local id = inner.attr.id;
 	if stopping then
-		-- Forwarded now, its outcome could no longer be saved: the daemon sends it again after the restart.
-		event.origin.send(st.error_reply(stanza, "wait", "service-unavailable", "Server is stopping"));
-		return true;
+		-- Forwarded now, its outcome could no longer be saved: not listed at the next hello, so the
+		-- daemon sends it again after the restart.
+		return;
 	end
 	if pending[id] then
-		event.origin.send(st.error_reply(stanza, "modify", "conflict", "IQ id already in use"));
-		return true;
+		log_line("warn", "Ignoring a second publish-as-host for %s, still waiting for the first", id);
+		return;
 	end
 	-- The command stanza is ours alone and dropped after this handler: send its inner IQ as is.
 	local out = strip_client_ns(inner);
 	out.attr.from = host;
 	-- The outcome travels as a buffered event (acknowledged, replayed after a reconnect, saved
-	-- across a restart), never as this IQ's reply, which a broken link would lose: the daemon
-	-- then knows every publish this bridge forwarded and re-sends only the others (exactly once).
+	-- across a restart), never in a reply, which a broken link would lose: the daemon then knows
+	-- every publish this bridge forwarded and re-sends only the others (exactly once).
 	track(id, out.attr.to, publish_timeout, function(reply)
 		emit("publish-result", { publish = id }, { reply });
 	end, function()
 		emit("publish-result", { publish = id, timeout = "true" });
 	end, true);
 	module:send(out);
-	event.origin.send("<iq type='result' from='" .. xml_escape(host) .. "' to='" .. xml_escape(component)
-		.. "' id='" .. xml_escape(stanza.attr.id or "") .. "'/>");
-	return true;
-end);
+end
+
+module:hook("message/host", function(event)
+	local stanza = event.stanza;
+	if stanza.attr.from ~= component then return; end
+	local ack = stanza:get_child("ack", NS);
+	if ack then
+		if event.origin and event.origin.type == "component" then
+			acknowledge(ack.attr.epoch, tonumber(ack.attr.seq));
+		end
+		return true;
+	end
+	local command = stanza:get_child("publish-as-host", NS);
+	if command then
+		if event.origin and event.origin.type == "component" then publish_as_host(command); end
+		return true;
+	end
+	if stanza.attr.type == "error" then
+		-- An event bounced by mod_component while the daemon was away: it stays buffered.
+		ready_session = nil;
+		return true;
+	end
+end, 10);
 
 module:hook("iq-set/host/" .. NS .. ":hello", refuse);
 

@@ -227,7 +227,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   function sendPublish(p: Publish): void {
     const el =
       opts.publishFrom === "host"
-        ? publishAsHostText(p, { ...bridgeCtx, iqId: `ph-${p.id}` })
+        ? publishAsHostText(p, { ...bridgeCtx, commandId: `ph-${p.id}` })
         : renderPublishIq(p, opts.componentDomain);
     if (!send(el)) {
       // Not connected: the publish times out at its deadline and is recorded as such (D11).

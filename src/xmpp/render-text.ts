@@ -51,12 +51,12 @@ function nodeText(node: XmlNode): string {
   return `<${node.name}${attrs}>${inner}</${node.name}>`;
 }
 
-export function publishAsHostText(p: Publish, ctx: BridgeCtx & { iqId: string }): string {
+export function publishAsHostText(p: Publish, ctx: BridgeCtx & { commandId: string }): string {
   const s = p.summary;
   const node = p.node === null ? "" : ` node="${attrValue(p.node)}"`;
   const options = p.publishOptions !== null && formIsWellFormed(p.publishOptions) ? `<publish-options>${p.publishOptions}</publish-options>` : "";
   return (
-    `<iq type="set" from="${attrValue(ctx.componentDomain)}" to="${attrValue(ctx.host)}" id="${attrValue(ctx.iqId)}">` +
+    `<message from="${attrValue(ctx.componentDomain)}" to="${attrValue(ctx.host)}" id="${attrValue(ctx.commandId)}">` +
     `<publish-as-host xmlns="${NS_BRIDGE}">` +
     `<iq xmlns="${NS_CLIENT}" type="set" from="${attrValue(ctx.host)}" to="${attrValue(p.to)}" id="${attrValue(p.id)}">` +
     `<pubsub xmlns="${NS_PUBSUB}"><publish${node}><item><notification xmlns="${NS_PUSH}">` +
@@ -66,6 +66,6 @@ export function publishAsHostText(p: Publish, ctx: BridgeCtx & { iqId: string })
     field("jid-single", "last-message-sender", s.lastMessageSender) +
     field("text-single", "last-message-body", s.lastMessageBody) +
     `</x>${p.payload.map(nodeText).join("")}</notification></item></publish>${options}</pubsub></iq>` +
-    `</publish-as-host></iq>`
+    `</publish-as-host></message>`
   );
 }

@@ -82,13 +82,14 @@ export function parseStoredForm(text: string): Element | null {
 /**
  * D15: the bridge command that makes the bridge send the publish from the host domain
  * (docs/bridge-protocol.md §4). The inner IQ is `renderPublishIq(p, host)` in `jabber:client`.
+ * A `<message>`: it needs no reply, the outcome comes back as a `publish-result` event.
  */
-export function renderPublishAsHost(p: Publish, ctx: BridgeCtx & { iqId: string }): Element {
+export function renderPublishAsHost(p: Publish, ctx: BridgeCtx & { commandId: string }): Element {
   const inner = new Element("iq", { xmlns: NS_CLIENT, type: "set", from: ctx.host, to: p.to, id: p.id });
   inner.cnode(publishPayload(p));
-  const iq = bridgeIq("set", ctx, ctx.iqId);
-  iq.c("publish-as-host", { xmlns: NS_BRIDGE }).cnode(inner);
-  return iq;
+  const message = new Element("message", { from: ctx.componentDomain, to: ctx.host, id: ctx.commandId });
+  message.c("publish-as-host", { xmlns: NS_BRIDGE }).cnode(inner);
+  return message;
 }
 
 /**

@@ -172,21 +172,23 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
           reply.c("hello", { xmlns: NS_BRIDGE, version: BRIDGE_VERSION, server: "FakeBridge 1", epoch, dropped: "0" });
           return send(reply);
         }
+        if (el.getChild("hibernation-timeout", NS_BRIDGE) !== undefined) {
+          return send(new Element("iq", { type: "result", from: host, to: el.attrs.from, id: el.attrs.id }));
+        }
+      }
+      if (el.name === "message") {
         const pah = el.getChild("publish-as-host", NS_BRIDGE);
         if (pah !== undefined) {
           const inner = pah.getChild("iq");
           if (inner !== undefined) publishes.push(inner);
           const answer = inner === undefined ? null : publishReply(inner);
           if (answer === null) return;
-          const reply = new Element("iq", { type: "result", from: host, to: el.attrs.from, id: el.attrs.id });
+          // The outcome in protocol 1's form, an IQ result the daemon still accepts: it keeps
+          // event sequence numbers entirely in the tests' hands (the real bridge sends an event).
+          const reply = new Element("iq", { type: "result", from: host, to: el.attrs.from, id: `pr-${String(answer.attrs.id)}` });
           reply.c("publish-result", { xmlns: NS_BRIDGE }).cnode(answer);
           return send(reply);
         }
-        if (el.getChild("hibernation-timeout", NS_BRIDGE) !== undefined) {
-          return send(new Element("iq", { type: "result", from: host, to: el.attrs.from, id: el.attrs.id }));
-        }
-      }
-      if (el.name === "message") {
         const ack = el.getChild("ack", NS_BRIDGE);
         if (ack !== undefined) {
           const e = String(ack.attrs.epoch);

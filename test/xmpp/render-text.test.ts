@@ -5,7 +5,7 @@ import type { Publish } from "../../src/core/types.ts";
 import { renderPublishAsHost } from "../../src/xmpp/render.ts";
 import { publishAsHostText } from "../../src/xmpp/render-text.ts";
 
-const CTX = { host: "example.com", componentDomain: "push.example.com", iqId: "ph-1" };
+const CTX = { host: "example.com", componentDomain: "push.example.com", commandId: "ph-1" };
 const BASE: Publish = {
   id: "ab".repeat(32),
   user: "alice",

@@ -176,10 +176,11 @@ describe("publish IQ (B26)", () => {
 });
 
 describe("publish-as-host (D15, bridge-protocol.md §4)", () => {
-  test("D15 wraps the B26 publish sent from the host in a bridge command", () => {
-    const iq = wire(renderPublishAsHost(PUBLISH, { ...CTX, iqId: "c2" }));
-    expect(iq.attrs).toEqual({ type: "set", from: "push.example.com", to: "example.com", id: "c2" });
-    const inner = iq.getChild("publish-as-host", NS_BRIDGE)?.getChild("iq");
+  test("D15 wraps the B26 publish sent from the host in a bridge command message (no reply expected)", () => {
+    const cmd = wire(renderPublishAsHost(PUBLISH, { ...CTX, commandId: "c2" }));
+    expect(cmd.name).toBe("message");
+    expect(cmd.attrs).toEqual({ from: "push.example.com", to: "example.com", id: "c2" });
+    const inner = cmd.getChild("publish-as-host", NS_BRIDGE)?.getChild("iq");
     expect(inner?.attrs).toEqual({ xmlns: NS_CLIENT, type: "set", from: "example.com", to: "push.app", id: ID });
     const expected = fixture("b26-example.xml").getChild("pubsub");
     const actual = inner?.getChild("pubsub");
@@ -187,41 +188,37 @@ describe("publish-as-host (D15, bridge-protocol.md §4)", () => {
     expect(diff(actual, expected)).toEqual([]);
   });
 
-  test("D15 round trip: render → bridge relays an error reply → parse gives the exact error for the publish id", () => {
-    const cmd = wire(renderPublishAsHost({ ...PUBLISH, publishOptions: STORED_FORM }, { ...CTX, iqId: "c7" }));
+  /** The bridge's publish-result event for the app service's `reply` (bridge-protocol.md §4). */
+  function outcomeEvent(reply: Element, publishId: string): Element {
+    const message = new Element("message", { from: CTX.host, to: CTX.componentDomain });
+    message.c("event", { xmlns: NS_BRIDGE, epoch: "e1", seq: "9", type: "publish-result", publish: publishId }).cnode(reply);
+    return message;
+  }
+
+  test("D15 round trip: render → bridge reports an error reply → parse gives the exact error for the publish id", () => {
+    const cmd = wire(renderPublishAsHost({ ...PUBLISH, publishOptions: STORED_FORM }, { ...CTX, commandId: "c7" }));
     const sent = cmd.getChild("publish-as-host", NS_BRIDGE)?.getChild("iq");
     if (sent === undefined) throw new Error("no inner iq");
-    // The app service's answer, as the bridge wraps it.
     const reply = renderIqError(CTX.host, sent.attrs.to, sent.attrs.id, "auth", "not-authorized", "Bad secret");
     reply.attrs = { xmlns: NS_CLIENT, ...reply.attrs };
-    const wrapper = new Element("iq", { type: "result", from: CTX.host, to: CTX.componentDomain, id: cmd.attrs.id });
-    wrapper.c("publish-result", { xmlns: NS_BRIDGE }).cnode(reply);
-    expect(parseInbound(wire(wrapper), { ...CTX, now: 0 })).toEqual({
-      kind: "publish-reply",
-      iqId: "c7",
-      publishId: ID,
-      from: "push.app",
-      ok: false,
-      errorType: "auth",
-      condition: "not-authorized",
-      text: "Bad secret",
+    expect(parseInbound(wire(outcomeEvent(reply, sent.attrs.id)), { ...CTX, now: 0 })).toEqual({
+      kind: "event",
+      epoch: "e1",
+      seq: 9,
+      event: { type: "publish-error", now: 0, publishId: ID, from: "push.app", errorType: "auth", condition: "not-authorized", text: "Bad secret" },
     });
   });
 
   test("D15 round trip: success reply", () => {
-    const cmd = wire(renderPublishAsHost(PUBLISH, { ...CTX, iqId: "c8" }));
+    const cmd = wire(renderPublishAsHost(PUBLISH, { ...CTX, commandId: "c8" }));
     const sent = cmd.getChild("publish-as-host", NS_BRIDGE)?.getChild("iq");
     if (sent === undefined) throw new Error("no inner iq");
-    const wrapper = new Element("iq", { type: "result", from: CTX.host, to: CTX.componentDomain, id: cmd.attrs.id });
-    wrapper
-      .c("publish-result", { xmlns: NS_BRIDGE })
-      .c("iq", { xmlns: NS_CLIENT, type: "result", from: sent.attrs.to, to: CTX.host, id: sent.attrs.id });
-    expect(parseInbound(wire(wrapper), { ...CTX, now: 0 })).toEqual({
-      kind: "publish-reply",
-      iqId: "c8",
-      publishId: ID,
-      from: "push.app",
-      ok: true,
+    const reply = new Element("iq", { xmlns: NS_CLIENT, type: "result", from: sent.attrs.to, to: CTX.host, id: sent.attrs.id });
+    expect(parseInbound(wire(outcomeEvent(reply, sent.attrs.id)), { ...CTX, now: 0 })).toEqual({
+      kind: "event",
+      epoch: "e1",
+      seq: 9,
+      event: { type: "publish-result", now: 0, publishId: ID, from: "push.app" },
     });
   });
 });
