@@ -14,6 +14,7 @@
 --   cloud_notifyd_buffer_size = 10000              -- unacknowledged events kept
 --   cloud_notifyd_request_timeout = 30             -- seconds to wait for enable/disable answers
 --   cloud_notifyd_publish_timeout = 120            -- seconds to wait for an app service reply
+--   cloud_notifyd_stop_wait = 3                    -- seconds a stopping server waits for publishes in flight
 -- Tested on Prosody 0.12.3 (Lua 5.4); written to work with Prosody 13 as well.
 
 local st = require "util.stanza";
@@ -22,6 +23,7 @@ local jid_bare = require "util.jid".bare;
 local new_id = require "util.id".medium;
 local watchdog = require "util.watchdog";
 local time_now = require "util.time".now;
+local async = require "util.async";
 
 local NS = "urn:cloud-notifyd:bridge:1";
 local VERSION = "2";
@@ -36,6 +38,7 @@ local component = module:get_option_string("cloud_notifyd_component");
 local buffer_size = module:get_option_number("cloud_notifyd_buffer_size", 10000);
 local request_timeout = module:get_option_number("cloud_notifyd_request_timeout", 30);
 local publish_timeout = module:get_option_number("cloud_notifyd_publish_timeout", 120);
+local stop_wait = module:get_option_number("cloud_notifyd_stop_wait", 3);
 local server_hibernation_time = module:get_option_number("smacks_hibernation_time", 600);
 
 if not component then
@@ -64,6 +67,8 @@ local pending = {};
 
 -- Set when the server begins to stop: no publish is forwarded after that (see settle_publishes).
 local stopping = false;
+-- While the server waits for the last publishes' answers at stop: called when none is left.
+local publishes_settled = nil;
 
 local function log_line(level, fmt, ...)
 	module:log(level, fmt, ...);
@@ -384,6 +389,7 @@ module:hook("iq/host", function(event)
 	if not entry or stanza.attr.from ~= entry.from then return; end
 	pending[id] = nil;
 	entry.on_reply(stanza);
+	if publishes_settled and entry.publish then publishes_settled(); end
 	return true; -- the reply to our own IQ: nobody else expects it
 end, 10);
 
@@ -688,11 +694,45 @@ local function restore_buffer()
 	log_line("info", "Restored %d events saved before the last stop", restored);
 end
 
--- A publish still waiting for its app service when the server stops will never be answered
--- (the reply would reach the old process): its outcome is recorded as a timeout event, saved
--- with the buffer, so the daemon does not send it a second time after the restart.
+local function publishes_out()
+	local n = 0;
+	for _, entry in pairs(pending) do
+		if entry.publish then n = n + 1; end
+	end
+	return n;
+end
+
+-- At stop, publishes already forwarded get up to `cloud_notifyd_stop_wait` seconds for their
+-- answers, with the server still running: a publish written just before the stop may not even
+-- have left Prosody's output buffer yet (it exits without flushing component streams), and
+-- recording it as a timeout would lose that push for good. Only in Prosody's shutdown thread,
+-- which may wait (util.async); elsewhere (module unload) nothing waits.
+local function wait_for_publishes()
+	local out = publishes_out();
+	if out == 0 or stop_wait <= 0 or not async.ready() then return; end
+	local wait, done = async.waiter(1, true);
+	local finished = false;
+	local function finish()
+		if finished then return; end
+		finished = true;
+		done();
+	end
+	publishes_settled = function()
+		if publishes_out() == 0 then finish(); end
+	end;
+	module:add_timer(stop_wait, finish);
+	log_line("info", "Waiting up to %gs for the answers to %d publishes in flight", stop_wait, out);
+	wait();
+	publishes_settled = nil;
+end
+
+-- A publish still waiting for its app service when the server stops (after the wait above) will
+-- never be answered (the reply would reach the old process): its outcome is recorded as a
+-- timeout event, saved with the buffer, so the daemon does not send it a second time after the
+-- restart.
 local function settle_publishes()
 	stopping = true;
+	wait_for_publishes();
 	for id, entry in pairs(pending) do
 		if entry.publish then
 			pending[id] = nil;
