@@ -1,5 +1,5 @@
 /**
- * Push history and removals are written in batches (every second, or at 5000 rows) so that
+ * Push history and removals are written in batches (every second, or at 50,000 rows) so that
  * recording never sits on the path of a push. A failed write is logged and counted; the rows
  * are dropped rather than kept growing (history is for operators, not for correctness).
  *
@@ -18,8 +18,14 @@ import type { HistoryRow, Store } from "../store/types.ts";
 type HistoryAction = Extract<Action, { type: "history" }>;
 type RemovedAction = Extract<Action, { type: "removed" }>;
 
-/** Rows per write: big batches let SQLite touch each page of the history index once per write (see store/history.ts). */
-const FLUSH_ROWS = 5000;
+/**
+ * Rows per write, at most; below that, one write a second. Each write dirties about one page of
+ * the `(user, at)` history index per user in it, whatever its size, so few big writes are what
+ * keeps the cost per row flat as the table grows: at 5,000 rows a write the daemon's ceiling
+ * fell by a quarter with every 200k rows of history, at one write a second it stays put
+ * (docs/performance.md).
+ */
+const FLUSH_ROWS = 50_000;
 const FLUSH_MS = 1000;
 const MAX_INFLIGHT = 100_000;
 
