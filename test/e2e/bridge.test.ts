@@ -537,3 +537,75 @@ describe("bridge buffering while the daemon is away", () => {
     }
   }, 20000);
 });
+
+describe("bridge at server stop", () => {
+  let p: ProsodyInstance;
+
+  beforeAll(async () => {
+    p = await startProsody({
+      componentSecret: SECRET,
+      bridge: true,
+      hostConfig: "  cloud_notifyd_stop_wait = 1.5",
+      extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
+    });
+  }, 30000);
+
+  afterAll(async () => {
+    if (p) await disposeProsody(p);
+  }, 20000);
+
+  /** Connects as the daemon, says hello, acknowledges what was replayed; returns the replayed events. */
+  async function daemonLink(): Promise<{ c: TestComponent; replayed: Element[] }> {
+    const c = await connectComponent({ port: p.componentPort, domain: p.componentDomain, secret: SECRET });
+    const reply = await c.iq(helloIq(p));
+    await Bun.sleep(400);
+    const replayed = c.received.slice(c.received.indexOf(reply) + 1).map(eventOf).filter((e): e is Element => e !== undefined);
+    const seqs = replayed.map((e) => Number(e.attrs.seq));
+    if (seqs.length > 0) ack(c, p, reply.getChild("hello", NS)?.attrs.epoch ?? "", Math.max(...seqs));
+    return { c, replayed };
+  }
+
+  function publishCommand(id: string): Element {
+    const cmd = new Element("message", { from: p.componentDomain, to: p.host, id: nextId("pub") });
+    cmd
+      .c("publish-as-host", { xmlns: NS })
+      .c("iq", { xmlns: "jabber:client", type: "set", to: "app.localhost", id })
+      .c("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" });
+    return cmd;
+  }
+
+  /** Stops Prosody while a publish it forwarded is unanswered; `answerAfterMs` makes the app answer during the stop. */
+  async function stopWithPublishOut(id: string, answerAfterMs: number | null): Promise<{ stopMs: number; outcome: Element | undefined }> {
+    const app = await connectComponent({ port: p.componentPort, domain: "app.localhost", secret: APP_SECRET });
+    const { c } = await daemonLink();
+    c.send(publishCommand(id));
+    await app.waitFor((el) => el.name === "iq" && el.attrs.id === id, 5000, "publish at app");
+    const started = performance.now();
+    const stopped = p.stop();
+    if (answerAfterMs !== null) {
+      await Bun.sleep(answerAfterMs);
+      app.send(new Element("iq", { type: "result", from: "app.localhost", to: p.host, id }));
+    }
+    await stopped;
+    const stopMs = performance.now() - started;
+    await app.close();
+    await c.close();
+    await p.restart(); // starts it again (the stop above already happened)
+    const { c: after, replayed } = await daemonLink();
+    await after.close();
+    return { stopMs, outcome: replayed.find((e) => e.attrs.type === "publish-result" && e.attrs.publish === id) };
+  }
+
+  test("D11 a stopping Prosody waits for the answer to a publish in flight and saves it as the outcome", async () => {
+    const { stopMs, outcome } = await stopWithPublishOut("f".repeat(64), 400);
+    expect(outcome?.attrs.timeout).toBeUndefined();
+    expect(outcome?.getChild("iq")?.attrs.type).toBe("result");
+    expect(stopMs).toBeLessThan(1400); // ended when the answer came, not at cloud_notifyd_stop_wait
+  }, 30000);
+
+  test("D11 an unanswered publish becomes a saved timeout after cloud_notifyd_stop_wait", async () => {
+    const { stopMs, outcome } = await stopWithPublishOut("9".repeat(64), null);
+    expect(outcome?.attrs.timeout).toBe("true");
+    expect(stopMs).toBeGreaterThanOrEqual(1400);
+  }, 30000);
+});
