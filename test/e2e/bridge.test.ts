@@ -78,6 +78,27 @@ async function noStanza(c: TestComponent, match: (el: Element) => boolean, ms: n
   await expect(c.waitFor(match, ms)).rejects.toThrow("timed out");
 }
 
+/** A Prosody with the bridge and the test app service `app.localhost`. */
+function bridgeProsody(hostConfig: string, users: Array<[string, string]> = []): Promise<ProsodyInstance> {
+  return startProsody({
+    componentSecret: SECRET,
+    bridge: true,
+    hostConfig,
+    extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
+    users,
+  });
+}
+
+/** Connects as the daemon, says hello and collects the replayed events until the stream is quiet. */
+async function connectAndHello(p: ProsodyInstance): Promise<{ c: TestComponent; hello: Element; replayed: Element[] }> {
+  const c = await connectComponent({ port: p.componentPort, domain: p.componentDomain, secret: SECRET });
+  const reply = await c.iq(helloIq(p));
+  await Bun.sleep(400);
+  const at = c.received.indexOf(reply);
+  const replayed = c.received.slice(at + 1).map(eventOf).filter((e): e is Element => e !== undefined);
+  return { c, hello: reply.getChild("hello", NS) as Element, replayed };
+}
+
 describe("bridge on a shared Prosody", () => {
   let p: ProsodyInstance;
   let daemon: TestComponent;
@@ -426,16 +447,10 @@ describe("bridge buffering while the daemon is away", () => {
   let bob: TestClient;
 
   beforeAll(async () => {
-    p = await startProsody({
-      componentSecret: SECRET,
-      bridge: true,
-      hostConfig: "  cloud_notifyd_buffer_size = 4",
-      extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
-      users: [
-        ["bob", PW],
-        ["carol", PW],
-      ],
-    });
+    p = await bridgeProsody("  cloud_notifyd_buffer_size = 4", [
+      ["bob", PW],
+      ["carol", PW],
+    ]);
     bob = await startClient({ jid: "bob@localhost/pc", password: PW, port: p.c2sPort });
   }, 30000);
 
@@ -444,15 +459,6 @@ describe("bridge buffering while the daemon is away", () => {
     if (p) await disposeProsody(p);
   }, 20000);
 
-  /** Connects, says hello and collects the replayed events until the stream is quiet. */
-  async function connectAndHello(): Promise<{ c: TestComponent; hello: Element; replayed: Element[] }> {
-    const c = await connectComponent({ port: p.componentPort, domain: p.componentDomain, secret: SECRET });
-    const reply = await c.iq(helloIq(p));
-    await Bun.sleep(400);
-    const at = c.received.indexOf(reply);
-    const replayed = c.received.slice(at + 1).map(eventOf).filter((e): e is Element => e !== undefined);
-    return { c, hello: reply.getChild("hello", NS) as Element, replayed };
-  }
 
   function sendOffline(n: number, prefix: string): void {
     for (let i = 1; i <= n; i += 1) {
@@ -461,7 +467,7 @@ describe("bridge buffering while the daemon is away", () => {
   }
 
   test("events are buffered while disconnected and replayed in order after hello; acked events are not replayed", async () => {
-    let { c, hello, replayed } = await connectAndHello();
+    let { c, hello, replayed } = await connectAndHello(p);
     const epoch = hello.attrs.epoch ?? "";
     // bob's session-started was buffered before the connection
     expect(replayed.map((e) => e.attrs.type)).toEqual(["session-started"]);
@@ -470,7 +476,7 @@ describe("bridge buffering while the daemon is away", () => {
 
     sendOffline(3, "buf");
     await Bun.sleep(500);
-    ({ c, hello, replayed } = await connectAndHello());
+    ({ c, hello, replayed } = await connectAndHello(p));
     expect(hello.attrs.epoch).toBe(epoch);
     expect(replayed.map((e) => e.getChild("message")?.attrs.id)).toEqual(["buf-1", "buf-2", "buf-3"]);
     const seqs = replayed.map((e) => Number(e.attrs.seq));
@@ -479,7 +485,7 @@ describe("bridge buffering while the daemon is away", () => {
     await Bun.sleep(100);
     await c.close();
 
-    ({ c, replayed } = await connectAndHello());
+    ({ c, replayed } = await connectAndHello(p));
     expect(replayed.map((e) => Number(e.attrs.seq))).toEqual([3, 4]);
     ack(c, p, epoch, 4);
     // a live event while connected arrives at once
@@ -495,7 +501,7 @@ describe("bridge buffering while the daemon is away", () => {
   test("a full buffer drops the oldest events and counts them", async () => {
     sendOffline(6, "ovf");
     await Bun.sleep(500);
-    const { c, hello, replayed } = await connectAndHello();
+    const { c, hello, replayed } = await connectAndHello(p);
     expect(hello.attrs.dropped).toBe("2");
     expect(replayed.map((e) => e.getChild("message")?.attrs.id)).toEqual(["ovf-3", "ovf-4", "ovf-5", "ovf-6"]);
     expect(replayed.map((e) => Number(e.attrs.seq))).toEqual([8, 9, 10, 11]);
@@ -505,7 +511,7 @@ describe("bridge buffering while the daemon is away", () => {
 
   test("D11 a publish the bridge forwarded is listed at every hello until its outcome is acknowledged; an outcome that arrives while the daemon is away is replayed", async () => {
     const app = await connectComponent({ port: p.componentPort, domain: "app.localhost", secret: APP_SECRET });
-    let { c, hello, replayed } = await connectAndHello();
+    let { c, hello, replayed } = await connectAndHello(p);
     try {
       const epoch = hello.attrs.epoch ?? "";
       ack(c, p, epoch, Math.max(0, ...replayed.map((e) => Number(e.attrs.seq))));
@@ -516,12 +522,12 @@ describe("bridge buffering while the daemon is away", () => {
       await app.waitFor((el) => el.name === "iq" && el.attrs.id === id, 5000, "publish at app");
       const listed = () => hello.getChildren("publish").map((x) => x.attrs.id);
       await c.close();
-      ({ c, hello } = await connectAndHello()); // still waiting for the app service
+      ({ c, hello } = await connectAndHello(p)); // still waiting for the app service
       expect(listed()).toEqual([id]);
       await c.close();
       app.send(new Element("iq", { type: "result", from: "app.localhost", to: p.host, id }));
       await Bun.sleep(300);
-      ({ c, hello, replayed } = await connectAndHello()); // answered while the daemon was away
+      ({ c, hello, replayed } = await connectAndHello(p)); // answered while the daemon was away
       expect(listed()).toEqual([id]);
       const outcome = replayed.find((e) => e.attrs.type === "publish-result");
       expect(outcome?.attrs.publish).toBe(id);
@@ -529,7 +535,7 @@ describe("bridge buffering while the daemon is away", () => {
       ack(c, p, epoch, Number(outcome?.attrs.seq));
       await Bun.sleep(100);
       await c.close();
-      ({ c, hello } = await connectAndHello());
+      ({ c, hello } = await connectAndHello(p));
       expect(listed()).toEqual([]);
     } finally {
       await c.close();
@@ -542,12 +548,7 @@ describe("bridge at server stop", () => {
   let p: ProsodyInstance;
 
   beforeAll(async () => {
-    p = await startProsody({
-      componentSecret: SECRET,
-      bridge: true,
-      hostConfig: "  cloud_notifyd_stop_wait = 1.5",
-      extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
-    });
+    p = await bridgeProsody("  cloud_notifyd_stop_wait = 1.5");
   }, 30000);
 
   afterAll(async () => {
@@ -556,12 +557,9 @@ describe("bridge at server stop", () => {
 
   /** Connects as the daemon, says hello, acknowledges what was replayed; returns the replayed events. */
   async function daemonLink(): Promise<{ c: TestComponent; replayed: Element[] }> {
-    const c = await connectComponent({ port: p.componentPort, domain: p.componentDomain, secret: SECRET });
-    const reply = await c.iq(helloIq(p));
-    await Bun.sleep(400);
-    const replayed = c.received.slice(c.received.indexOf(reply) + 1).map(eventOf).filter((e): e is Element => e !== undefined);
+    const { c, hello, replayed } = await connectAndHello(p);
     const seqs = replayed.map((e) => Number(e.attrs.seq));
-    if (seqs.length > 0) ack(c, p, reply.getChild("hello", NS)?.attrs.epoch ?? "", Math.max(...seqs));
+    if (seqs.length > 0) ack(c, p, hello.attrs.epoch ?? "", Math.max(...seqs));
     return { c, replayed };
   }
 
