@@ -710,17 +710,12 @@ end
 local function wait_for_publishes()
 	local out = publishes_out();
 	if out == 0 or stop_wait <= 0 or not async.ready() then return; end
+	-- allow_many: whichever of the last answer and the timer comes second calls done() in vain.
 	local wait, done = async.waiter(1, true);
-	local finished = false;
-	local function finish()
-		if finished then return; end
-		finished = true;
-		done();
-	end
 	publishes_settled = function()
-		if publishes_out() == 0 then finish(); end
+		if publishes_out() == 0 then done(); end
 	end;
-	module:add_timer(stop_wait, finish);
+	module:add_timer(stop_wait, function() done(); end);
 	log_line("info", "Waiting up to %gs for the answers to %d publishes in flight", stop_wait, out);
 	wait();
 	publishes_settled = nil;

@@ -459,7 +459,6 @@ describe("bridge buffering while the daemon is away", () => {
     if (p) await disposeProsody(p);
   }, 20000);
 
-
   function sendOffline(n: number, prefix: string): void {
     for (let i = 1; i <= n; i += 1) {
       bob.command({ cmd: "message", to: "carol@localhost", body: `msg ${i}`, id: `${prefix}-${i}` });

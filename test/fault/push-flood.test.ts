@@ -91,7 +91,6 @@ let daemon: Daemon;
 let app: TestComponent | null = null;
 let sender: TestClient | null = null;
 const perNode = new Map<string, number>();
-const appLog: string[] = [];
 
 function user(i: number): string {
   return `f${i}`;
@@ -119,7 +118,6 @@ async function connectApp(): Promise<void> {
     const publish = el.name === "iq" && el.attrs.type === "set" ? el.getChild("pubsub")?.getChild("publish") : undefined;
     if (publish === undefined) return false;
     const node = String(publish.attrs.node);
-    appLog.push(`${Date.now()} node=${node} id=${el.attrs.id}`);
     perNode.set(node, (perNode.get(node) ?? 0) + 1);
     // Answer a little later, so that pushes are in flight when a fault hits.
     setTimeout(() => me.send(new Element("iq", { type: "result", from: "app.localhost", to: el.attrs.from, id: el.attrs.id })), 30);
@@ -230,7 +228,6 @@ async function report(label: string, from: number, to: number, notes: string[]):
       const res = await fetch(daemon.url(`/api/v1/users/${user(i)}/history`), { headers: { authorization: `Bearer ${TOKEN}` } });
       console.log(`history ${user(i)}: ${await res.text()}`);
     }
-    console.log("app saw:", appLog.filter((l) => missing.some((i) => l.includes(`'${user(i)}'`) || l.includes(`node=${user(i)} `))).join("\n"));
   }
   return { missing, duplicated };
 }
