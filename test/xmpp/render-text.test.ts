@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { parse } from "ltx";
 
 import type { Publish } from "../../src/core/types.ts";
-import { renderPublishAsHost } from "../../src/xmpp/render.ts";
+import { renderPublishAsHost } from "../helpers/publish-as-host-tree.ts";
 import { publishAsHostText } from "../../src/xmpp/render-text.ts";
 
 const CTX = { host: "example.com", componentDomain: "push.example.com", commandId: "ph-1" };
@@ -41,6 +41,7 @@ describe("publishAsHostText renders what renderPublishAsHost renders", () => {
       const text = publishAsHostText(p, CTX);
       const tree = renderPublishAsHost(p, CTX);
       expect(parse(text).toString()).toBe(parse(tree.toString()).toString());
+      expect(text).toBe(tree.toString()); // same serialiser rules (xml-escape.ts): byte-identical
     });
   }
 });

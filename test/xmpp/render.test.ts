@@ -13,10 +13,12 @@ import {
   renderHello,
   renderHibernationTimeout,
   renderIqError,
-  renderPublishAsHost,
   renderPublishIq,
   renderResponse,
 } from "../../src/xmpp/render.ts";
+import { renderPublishAsHost } from "../helpers/publish-as-host-tree.ts";
+import { publishAsHostText } from "../../src/xmpp/render-text.ts";
+import { escapeAttr, escapeText, SafeElement } from "../../src/xmpp/xml-escape.ts";
 
 const CTX = { host: "example.com", componentDomain: "push.example.com" };
 const FIXTURES = join(import.meta.dir, "../fixtures/publish");
@@ -299,11 +301,12 @@ describe("commands (bridge-protocol.md §1, §2, §4)", () => {
     });
   });
 
-  test("B1 B2 hello lists the account features to announce", () => {
-    const el = renderHello({ ...CTX, iqId: "h1", features: ["urn:xmpp:push:0", "tigase:push:encrypt:0"] });
+  test("B1 B2 hello lists the account features to announce and the limits of one event stanza", () => {
+    const limits = { depth: 64, bytes: 1048576, copies: 1000 };
+    const el = renderHello({ ...CTX, iqId: "h1", features: ["urn:xmpp:push:0", "tigase:push:encrypt:0"], limits });
     expect(el.toString()).toBe(
       `<iq type="get" from="push.example.com" to="example.com" id="h1"><hello xmlns="${NS_BRIDGE}" version="${BRIDGE_VERSION}">` +
-        `<feature var="urn:xmpp:push:0"/><feature var="tigase:push:encrypt:0"/></hello></iq>`,
+        `<feature var="urn:xmpp:push:0"/><feature var="tigase:push:encrypt:0"/><limits depth="64" bytes="1048576" copies="1000"/></hello></iq>`,
     );
   });
 
@@ -347,5 +350,82 @@ describe("stanza errors (errors.ts)", () => {
       condition: "resource-constraint",
       text: null,
     });
+  });
+});
+
+describe("item 5: XML escaping of every character XML cares about (xml-escape.ts)", () => {
+  test("attribute values: the five specials as entities, TAB/LF/CR as character references", () => {
+    expect(escapeAttr(`&<>"'`)).toBe("&amp;&lt;&gt;&quot;&apos;");
+    expect(escapeAttr("a\tb\nc\rd\r\n")).toBe("a&#9;b&#10;c&#13;d&#13;&#10;");
+  });
+
+  test("text: & < > as entities (so `]]>` never appears), CR as &#13;, TAB, LF and quotes raw", () => {
+    expect(escapeText("a]]>b & <c>")).toBe("a]]&gt;b &amp; &lt;c&gt;");
+    expect(escapeText("x\r\ny\rz")).toBe("x&#13;\ny&#13;z");
+    expect(escapeText(`\t"'\n`)).toBe(`\t"'\n`);
+  });
+
+  test("characters XML 1.0 cannot carry become U+FFFD, in attributes and text", () => {
+    for (const bad of ["\0", "\x01", "\x08", "\x0b", "\x0c", "\x0e", "\x1f", "\ufffe", "\uffff", "\ud800", "\udbff", "\udc00", "\udfff"]) {
+      expect(escapeAttr(`a${bad}b`)).toBe("a\ufffdb");
+      expect(escapeText(`a${bad}b`)).toBe("a\ufffdb");
+    }
+    expect(escapeText("\udfff\ud800")).toBe("\ufffd\ufffd"); // reversed pair: two lone surrogates
+  });
+
+  test("allowed characters pass unchanged: astral pairs, C1 controls, U+2028, U+FEFF, U+FFFD, edges", () => {
+    for (const ok of ["\u{1f600}", "\u{10000}", "\u{10ffff}", "\x7f", "\x85", "\x9f", "\u2028", "\ufeff", "\ufffd", "\ud7ff", "\ue000"]) {
+      expect(escapeAttr(ok)).toBe(ok);
+      expect(escapeText(ok)).toBe(ok);
+    }
+  });
+
+  test("the fast path: a value with nothing to escape is returned as it is", () => {
+    const s = "push.example.com/some-node_123 😀";
+    expect(escapeAttr(s)).toBe(s);
+    expect(escapeText(s)).toBe(s);
+  });
+
+  test("B26 the publish IQ keeps TAB, LF and CR in node, to and id (the issue's `a\\tb\\nc`)", () => {
+    const el = renderPublishIq({ ...PUBLISH, node: "a\tb\nc", to: "push\r.app", id: "i\td" }, "push.example.com");
+    const text = el.toString();
+    expect(text).toContain(`to="push&#13;.app" id="i&#9;d"`);
+    expect(text).toContain(`<publish node="a&#9;b&#10;c">`);
+    expect((parse(text).getChild("pubsub")?.getChild("publish")?.attrs as Record<string, string>).node).toBe("a\tb\nc");
+  });
+
+  test("D15 the hot text path writes exactly what the tree renderer writes, escapes included", () => {
+    const form = '<x xmlns="jabber:x:data" type="submit"><field var="a\tb"><value>v\r1 &amp; \x01</value></field></x>';
+    const p: Publish = {
+      ...PUBLISH,
+      node: "n\t1\n",
+      summary: { messageCount: "1", pendingSubscriptionCount: null, lastMessageSender: "bob@x/r\r", lastMessageBody: "hi\r\nthere ]]> \ud800" },
+      publishOptions: form,
+      payload: [{ name: "ext", attrs: { xmlns: "urn:x", v: "1\n2" }, children: ["t\r"] }],
+    };
+    const ctx = { ...CTX, commandId: "ph\t1" };
+    const text = publishAsHostText(p, ctx);
+    expect(text).toBe(renderPublishAsHost(p, ctx).toString());
+    expect(text).toContain(`<publish node="n&#9;1&#10;">`);
+    expect(text).toContain(`<value>hi&#13;\nthere ]]&gt; \ufffd</value>`);
+    expect(text).toContain(`<field var="a&#9;b"><value>v&#13;1 &amp; \ufffd</value></field>`); // stored raw, written escaped
+    expect(text).toContain(`<ext xmlns="urn:x" v="1&#10;2">t&#13;</ext>`);
+  });
+
+  test("replies, errors, hello and ack escape their attribute and text positions", () => {
+    const reply = renderResponse({ type: "reply", requestId: "r\n1", bound: "push.app<\tn", error: { type: "cancel", condition: "bad-request", text: "no\rgood\x00" } }, CTX);
+    expect(reply.toString()).toContain(`id="r&#10;1"`);
+    expect(reply.toString()).toContain(`bound="push.app&lt;&#9;n"`);
+    expect(reply.toString()).toContain(`>no&#13;good\ufffd</text>`);
+    expect(renderIqError("a\tb", "c", "i\r", "cancel", "item-not-found", "x\ry").toString()).toContain(`to="a&#9;b" id="i&#13;"`);
+    const hello = renderHello({ ...CTX, iqId: "h", features: ["f\n1"], limits: { depth: 64, bytes: 1, copies: 1 } });
+    expect(hello.toString()).toContain(`<feature var="f&#10;1"/>`);
+    expect(renderAck({ ...CTX, epoch: "e\t", seq: 3 }).toString()).toContain(`epoch="e&#9;" seq="3"`);
+  });
+
+  test("a SafeElement nested in a plain ltx element still writes with the full escaping", () => {
+    const outer = new Element("wrap");
+    outer.cnode(new SafeElement("x", { a: "1\t2" }));
+    expect(outer.toString()).toBe(`<wrap><x a="1&#9;2"/></wrap>`);
   });
 });
