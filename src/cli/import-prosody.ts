@@ -18,6 +18,7 @@ import { convertUserStore, decodeStoreName, encodeStoreName } from "../import/pr
 import { parseLuaData } from "../import/lua-table.ts";
 import type { Logger } from "../log.ts";
 import { openStore } from "../store/db.ts";
+import { storeErrorText } from "../store/errors.ts";
 import type { Store } from "../store/types.ts";
 
 /** Where the command writes its report (stdout in production). */
@@ -111,7 +112,7 @@ export async function importProsody(args: string[], deps: ImportDeps): Promise<n
     }
   } catch (err) {
     progress.done();
-    out.write(`Cannot import: store write failed: ${errorMessage(err)}\n`);
+    out.write(`Cannot import: store write failed: ${storeErrorText(err)}\n`);
     await store?.close();
     return 1;
   }

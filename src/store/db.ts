@@ -9,7 +9,7 @@
  * `synchronous = FULL` would fsync every commit; see the throughput numbers in the store tests.
  * @module
  */
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { Database } from "bun:sqlite";
 import { createClient } from "@libsql/client/web";
@@ -18,13 +18,16 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle as drizzleBun } from "drizzle-orm/bun-sqlite";
 import { drizzle as drizzleLibsql } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
-import { historyWrites, prepareHistoryInsert, pruneHistoryWrite, removalWrite, selectHistory, selectRemovals } from "./history.ts";
+import { errorCode, isDiskFull, storeErrorText } from "./errors.ts";
+import { historyWrites, prepareHistoryInsert, pruneHistoryWrite, selectHistory, selectRemovals } from "./history.ts";
 import { applyMigrations } from "./migrate.ts";
+import { capRemovalsWrite, pruneRemovalsByAgeWrite, pruneRemovalsPerUserWrite, REMOVALS_PER_USER, removalsWrite } from "./removals.ts";
 import type { AnyDb, WriteQuery } from "./registrations.ts";
 import { prepareSelectByUser, selectCount, selectUsers, writesFor } from "./registrations.ts";
 import * as schema from "./schema.ts";
-import { parseStoreUrl } from "./store-url.ts";
-import type { HistoryRow, Store, StoreKind } from "./types.ts";
+import { selectDisabledUsers } from "./user-flags.ts";
+import { parseStoreUrl, redactStoreUrl } from "./store-url.ts";
+import type { HistoryRow, IntegrityCheck, RemovalRow, Store, StoreKind } from "./types.ts";
 
 export type { Store } from "./types.ts";
 
@@ -47,42 +50,72 @@ interface Driver {
   /** The writes that insert a batch of history rows. */
   historyRows: (rows: HistoryRow[]) => WriteQuery[];
   ping(): Promise<boolean>;
+  /** Local files: `PRAGMA quick_check` (see `integrity` in types.ts); remote: always ok. */
+  check(): IntegrityCheck;
   close(): void;
 }
 
 /**
- * Opens (creating if needed) and migrates the store at `url`. Throws an Error whose message
- * starts with "Cannot open store:" when the URL is invalid, the file cannot be opened, or a
- * migration fails.
+ * Opens (creating if needed) and migrates the store at `url`, then checks a local file's pages
+ * (`PRAGMA quick_check`, result in `store.integrity`). Throws an Error with a one-line message
+ * "Cannot open store <url, credentials redacted>: <cause>" when the URL is invalid, the file
+ * cannot be opened, or a migration fails ("…: migration failed: <cause>"); the cause is the
+ * driver's own error (e.g. `file is not a database (SQLITE_NOTADB)`, `ECONNREFUSED: …`), never
+ * drizzle's SQL text.
  */
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const parsed = parseStoreUrl(url);
   if (!parsed.ok) throw new Error(`Cannot open store: store URL ${parsed.error}`);
-  const driver =
-    parsed.target.kind === "sqlite" ? openSqlite(parsed.target.path, opts) : openLibsql(parsed.target.url, opts);
+  const shown = redactStoreUrl(url);
+  let driver: Driver;
+  try {
+    driver = parsed.target.kind === "sqlite" ? openSqlite(parsed.target.path, opts) : openLibsql(parsed.target.url, opts);
+  } catch (err) {
+    throw new Error(`Cannot open store ${shown}: ${storeErrorText(err)}`, { cause: err });
+  }
   try {
     await applyMigrations(driver.db);
   } catch (err) {
     driver.close();
-    throw new Error(`Cannot open store: migration failed: ${errorMessage(err)}`, { cause: err });
+    // A store that cannot be reached is not a failed migration: say only why it cannot be reached.
+    const step = /^E[A-Z]+$/.test(errorCode(err) ?? "") ? "" : "migration failed: ";
+    throw new Error(`Cannot open store ${shown}: ${step}${storeErrorText(err)}`, { cause: err });
   }
-  return storeOver(driver);
+  return storeOver(driver, driver.check());
 }
 
+/**
+ * WAL bound (local files). SQLite checkpoints after a commit leaves 4000 pages (16 MiB) in the
+ * WAL, and `journal_size_limit` truncates the file back to 16 MiB after a checkpoint, so the WAL
+ * is at most 16 MiB plus the largest single write (a history batch). When a write fails with
+ * SQLITE_FULL the store runs `wal_checkpoint(TRUNCATE)`, which gives the WAL's space back to the
+ * disk, and tries the write once more: the WAL never keeps a full disk full by itself.
+ */
+const WAL_AUTOCHECKPOINT_PAGES = 4000;
+const JOURNAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
+
 function openSqlite(path: string, opts: OpenStoreOptions): Driver {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   let sqlite: Database;
   try {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     sqlite = new Database(path, { create: true, strict: true });
+  } catch (err) {
+    // SQLite says only "unable to open database file"; the directory's permissions usually say why.
+    if (path !== ":memory:") accessSync(dirname(path), constants.R_OK | constants.W_OK | constants.X_OK);
+    throw err;
+  }
+  try {
     sqlite.exec("PRAGMA journal_mode = WAL");
     sqlite.exec(`PRAGMA synchronous = ${opts.synchronous === "full" ? "FULL" : "NORMAL"}`);
     sqlite.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
     // Checkpoint the WAL every 4000 pages (16 MiB) rather than 1000: push history inserts dirty
     // index pages all over the file, and copying each back every 1000 pages cost ~30 % of the
     // CPU per history row (docs/performance.md). A checkpoint pause stays a few ms.
-    sqlite.exec("PRAGMA wal_autocheckpoint = 4000");
+    sqlite.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    sqlite.exec(`PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
   } catch (err) {
-    throw new Error(`Cannot open store: ${path}: ${errorMessage(err)}`, { cause: err });
+    sqlite.close();
+    throw err;
   }
   const db = drizzleBun({ client: sqlite, schema }) as unknown as AnyDb;
   // Prepared after the migrations created the table (first use), then reused.
@@ -97,7 +130,21 @@ function openSqlite(path: string, opts: OpenStoreOptions): Driver {
         return writes.map((w) => (w.run() as { changes: number }).changes);
       });
       // IMMEDIATE takes the write lock up front, so a second process waits (busy_timeout) instead of failing mid-way.
-      return runAll.immediate();
+      try {
+        return runAll.immediate();
+      } catch (err) {
+        if (!isDiskFull(err) || path === ":memory:") throw err;
+        // The transaction was rolled back. Give the WAL's space back to the disk, then try once more.
+        try {
+          sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        } catch {
+          throw err;
+        }
+        return runAll.immediate();
+      }
+    },
+    check() {
+      return path === ":memory:" ? { ok: true } : quickCheck(sqlite, path);
     },
     async ping() {
       try {
@@ -135,36 +182,81 @@ function openLibsql(url: string, opts: OpenStoreOptions): Driver {
         return false;
       }
     },
+    check() {
+      // The libSQL server owns its pages; checking them is its job (a full check would read the whole database over the network).
+      return { ok: true };
+    },
     close() {
       client.close();
     },
   };
 }
 
-function storeOver(driver: Driver): Store {
+/** Files up to this size get a whole-file check at open; larger ones only the registrations table's. */
+export const FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * `PRAGMA quick_check`: reads pages and checks the b-tree structure (not that indexes match
+ * their rows, which `integrity_check` would), in time proportional to what it reads: ~5 ms per
+ * MiB from the page cache, ~50 ms per MiB from a slow disk (docs/operations.md). bun:sqlite is
+ * synchronous, so the check delays start: a file above 64 MiB (push history) gets the check of
+ * the `registrations` table and its index only, the data pushes depend on.
+ */
+function quickCheck(sqlite: Database, path: string): IntegrityCheck {
+  let size = 0;
+  try {
+    size = statSync(path).size;
+  } catch {
+    // size unknown: check everything
+  }
+  const whole = size <= FULL_CHECK_MAX_BYTES;
+  try {
+    const rows = sqlite.query(whole ? "PRAGMA quick_check(5)" : "PRAGMA quick_check(registrations)").values() as unknown[][];
+    const problems = rows.map((r) => String(r[0])).filter((t) => t !== "ok");
+    if (problems.length === 0) return { ok: true };
+    return { ok: false, reason: `quick_check failed: ${problems.join("; ").replace(/\s+/g, " ").slice(0, 300)}` };
+  } catch (err) {
+    return { ok: false, reason: `quick_check failed: ${storeErrorText(err)}` };
+  }
+}
+
+function storeOver(driver: Driver, integrity: IntegrityCheck): Store {
   const { db, write } = driver;
   let closed = false;
   const selectByUser = prepareSelectByUser(db);
+  async function addRemovals(rows: RemovalRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const users = [...new Set(rows.map((r) => r.user))];
+    const changes = await write([...removalsWrite(db, rows), ...users.map((u) => capRemovalsWrite(db, u, REMOVALS_PER_USER))]);
+    return changes.slice(changes.length - users.length).reduce((a, b) => a + b, 0);
+  }
   return {
     kind: driver.kind,
+    integrity,
     ping: () => (closed ? Promise.resolve(false) : driver.ping()),
     listByUser: selectByUser,
     async apply(ops) {
       await write(writesFor(db, ops));
     },
     countRegistrations: () => selectCount(db),
+    listDisabledUsers: () => selectDisabledUsers(db),
     listUsers: (opts) => selectUsers(db, opts),
     async addHistory(rows) {
       await write(driver.historyRows(rows));
     },
     listHistory: (q) => selectHistory(db, q),
     async addRemoval(row) {
-      await write([removalWrite(db, row)]);
+      await addRemovals([row]);
     },
+    addRemovals,
     listRemovals: (q) => selectRemovals(db, q),
     async pruneHistory(olderThan) {
       const [deleted] = await write([pruneHistoryWrite(db, olderThan)]);
       return deleted ?? 0;
+    },
+    async pruneRemovals(olderThan) {
+      const changes = await write([pruneRemovalsByAgeWrite(db, olderThan), pruneRemovalsPerUserWrite(db, REMOVALS_PER_USER)]);
+      return changes.reduce((a, b) => a + b, 0);
     },
     async close() {
       if (closed) return;
@@ -172,8 +264,4 @@ function storeOver(driver: Driver): Store {
       driver.close();
     },
   };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,7 +8,7 @@ import type { HistoryOutcome, RemovalReason, Trigger } from "../core/types.ts";
 import type { AnyDb, WriteQuery } from "./registrations.ts";
 import { clampLimit } from "./registrations.ts";
 import { pushHistory, removals } from "./schema.ts";
-import type { HistoryRow, RemovalRow, StoredHistoryRow, StoredRemovalRow } from "./types.ts";
+import type { HistoryRow, StoredHistoryRow, StoredRemovalRow } from "./types.ts";
 
 /** Rows per INSERT statement: 10 parameters each stays far below SQLite's 32766 variables. */
 const HISTORY_CHUNK = 500;
@@ -118,18 +118,6 @@ export async function selectHistory(
 
 export function pruneHistoryWrite(db: AnyDb, olderThan: number): WriteQuery {
   return db.delete(pushHistory).where(lt(pushHistory.at, olderThan));
-}
-
-export function removalWrite(db: AnyDb, row: RemovalRow): WriteQuery {
-  return db.insert(removals).values({
-    at: row.at,
-    user: row.user,
-    identifier: row.identifier,
-    jid: row.jid,
-    node: row.node,
-    reason: row.reason,
-    detail: row.detail,
-  });
 }
 
 export async function selectRemovals(db: AnyDb, q: { user?: string; limit: number }): Promise<StoredRemovalRow[]> {

@@ -6,9 +6,11 @@
  */
 import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
-import type { Registration, StoreOp } from "../core/types.ts";
+import { assertNever } from "../assert-never.ts";
+import type { PushFilters, Registration, StoreOp } from "../core/types.ts";
 import * as schema from "./schema.ts";
 import { pushHistory, registrations, removals } from "./schema.ts";
+import { userFlagWrites } from "./user-flags.ts";
 
 /** A drizzle SQLite database of either driver, over our schema. */
 export type AnyDb = BaseSQLiteDatabase<"sync" | "async", unknown, typeof schema>;
@@ -20,9 +22,9 @@ export interface WriteQuery {
 
 type RegistrationRow = typeof registrations.$inferSelect;
 
-/** Row → domain value (the columns mirror `Registration` one to one). */
+/** Row → domain value (the columns mirror `Registration` one to one; E1/E3 columns only when set). */
 export function toRegistration(row: RegistrationRow): Registration {
-  return {
+  const reg: Registration = {
     user: row.user,
     identifier: row.identifier,
     jid: row.jid,
@@ -38,6 +40,24 @@ export function toRegistration(row: RegistrationRow): Registration {
     lastError: row.lastError,
     lastErrorAt: row.lastErrorAt,
   };
+  if (row.encryptionAlg === "aes-128-gcm" && row.encryptionKey !== null) {
+    reg.encryption = { alg: "aes-128-gcm", key: row.encryptionKey, maxSize: row.encryptionMaxSize };
+  }
+  const filters = filtersOf(row.filters);
+  if (filters !== null) reg.filters = filters;
+  return reg;
+}
+
+/** The E3 filters column; a row that does not hold valid JSON of the right shape has none. */
+function filtersOf(text: string | null): PushFilters | null {
+  if (text === null) return null;
+  try {
+    const v = JSON.parse(text) as Partial<PushFilters> | null;
+    if (v === null || typeof v !== "object" || !Array.isArray(v.muted) || !Array.isArray(v.groupchat)) return null;
+    return { ignoreUnknown: v.ignoreUnknown === true, muted: v.muted, groupchat: v.groupchat };
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -114,6 +134,8 @@ function writesForOp(db: AnyDb, op: StoreOp): WriteQuery[] {
         db.delete(pushHistory).where(eq(pushHistory.user, op.user)),
         db.delete(removals).where(eq(removals.user, op.user)),
       ];
+    case "user-flag":
+      return userFlagWrites(db, op);
     case "error-count":
       return [
         db
@@ -122,7 +144,7 @@ function writesForOp(db: AnyDb, op: StoreOp): WriteQuery[] {
           .where(and(eq(registrations.user, op.user), eq(registrations.identifier, op.identifier))),
       ];
     default:
-      return assertNever(op);
+      return assertNever(op, "build store write");
   }
 }
 
@@ -145,20 +167,27 @@ function upsert(db: AnyDb, r: Registration): WriteQuery {
         errorCount: sql`excluded.error_count`,
         lastError: sql`excluded.last_error`,
         lastErrorAt: sql`excluded.last_error_at`,
+        encryptionAlg: sql`excluded.encryption_alg`,
+        encryptionKey: sql`excluded.encryption_key`,
+        encryptionMaxSize: sql`excluded.encryption_max_size`,
+        filters: sql`excluded.filters`,
       },
     });
 }
 
 function toRow(r: Registration): typeof registrations.$inferInsert {
-  return { ...toRegistration(r) };
+  const { encryption, filters, ...plain } = r;
+  return {
+    ...plain,
+    encryptionAlg: encryption?.alg ?? null,
+    encryptionKey: encryption?.key ?? null,
+    encryptionMaxSize: encryption?.maxSize ?? null,
+    filters: filters === undefined || filters === null ? null : JSON.stringify(filters),
+  };
 }
 
 /** Limits come from API callers: at least 1, at most 10000. */
 export function clampLimit(limit: number): number {
   if (!Number.isFinite(limit)) return 1;
   return Math.min(10_000, Math.max(1, Math.floor(limit)));
-}
-
-function assertNever(x: never): never {
-  throw new Error(`Cannot build store write: unknown op ${JSON.stringify(x)}`);
 }

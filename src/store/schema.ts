@@ -27,6 +27,12 @@ export const registrations = sqliteTable(
     errorCount: integer("error_count").notNull().default(0),
     lastError: text("last_error"),
     lastErrorAt: integer("last_error_at"),
+    /** E1 (migration 0003): the client's push encryption; null = plain pushes. The key is a secret. */
+    encryptionAlg: text("encryption_alg"),
+    encryptionKey: text("encryption_key"),
+    encryptionMaxSize: integer("encryption_max_size"),
+    /** E3 (migration 0003): the client's push filters as JSON (`PushFilters`); null = none. */
+    filters: text("filters"),
   },
   (t) => [primaryKey({ columns: [t.user, t.identifier] })],
 );

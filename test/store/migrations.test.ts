@@ -111,7 +111,7 @@ describe("migrating databases", () => {
     old.exec("CREATE TABLE push_history (x integer)");
     old.query("INSERT INTO meta (key, value) VALUES ('k', 'v')").run();
     old.close();
-    await expect(openStore(`file:${path}`)).rejects.toThrow(/^Cannot open store: migration failed: /);
+    await expect(openStore(`file:${path}`)).rejects.toThrow(/^Cannot open store [^ ]+: migration failed: /);
     expect(tableNames(path)).not.toContain("removals");
     expect(appliedCount(path)).toBe(1);
   });

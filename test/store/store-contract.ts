@@ -243,6 +243,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect((await store.listRemovals({ user: "alice", limit: 1 })).map((r) => r.identifier)).toEqual(["c"]);
     });
 
+    test("addRemovals() keeps only each user's newest 100 rows, in the same write", async () => {
+      const rows = (user: string, from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({ at: from + i, user, identifier: `id${from + i}`, jid: "p", node: null, reason: "evicted" as const, detail: null }));
+      expect(await store.addRemovals(rows("alice", 0, 150))).toBe(50);
+      expect(await store.addRemovals(rows("bob", 0, 3))).toBe(0);
+      await store.addRemoval(rows("alice", 150, 1)[0]!);
+      const alice = await store.listRemovals({ user: "alice", limit: 1000 });
+      expect(alice).toHaveLength(100);
+      expect(alice[0]!.at).toBe(150);
+      expect(alice.at(-1)!.at).toBe(51);
+      expect(await store.listRemovals({ user: "bob", limit: 1000 })).toHaveLength(3);
+      expect(await store.addRemovals([])).toBe(0);
+    });
+
+    test("pruneRemovals() deletes rows older than the cutoff and every user's rows beyond 100", async () => {
+      await store.addRemovals([100, 199, 200, 300].map((at) => ({ at, user: "alice", identifier: "a", jid: null, node: null, reason: "disabled" as const, detail: null })));
+      expect(await store.pruneRemovals(200)).toBe(2);
+      expect((await store.listRemovals({ user: "alice", limit: 10 })).map((r) => r.at)).toEqual([300, 200]);
+      expect(await store.pruneRemovals(200)).toBe(0);
+    });
+
     test("pruneHistory() deletes rows older than the cutoff and returns how many", async () => {
       await store.addHistory([historyRow({ at: 100 }), historyRow({ at: 199 }), historyRow({ at: 200 }), historyRow({ at: 300 })]);
       expect(await store.pruneHistory(200)).toBe(2);

@@ -81,6 +81,6 @@ describe("openStore() on SQLite files", () => {
   test("openStore() rejects a path it cannot create", async () => {
     const dir = tempDir();
     await Bun.write(join(dir, "file"), "not a directory");
-    await expect(openStore(`file:${join(dir, "file", "x.db")}`)).rejects.toThrow(/^Cannot open store: /);
+    await expect(openStore(`file:${join(dir, "file", "x.db")}`)).rejects.toThrow(/^Cannot open store file:[^ ]+: EEXIST: /);
   });
 });
