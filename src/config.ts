@@ -9,6 +9,7 @@
  * @module
  */
 import { readFileSync, statSync } from "node:fs";
+import { DEFAULT_CORE_CONFIG as CORE } from "./core/state.ts";
 import type { CoreConfig } from "./core/types.ts";
 import { parseStoreUrl } from "./store/store-url.ts";
 
@@ -48,8 +49,18 @@ export interface Config {
   pushNotificationWithSender: boolean;
   /** E2: important pushes carry <priority xmlns='tigase:push:priority:0'>high</priority>. */
   pushPriority: boolean;
+  /** E1: Tigase encrypted payloads and voip call pushes for clients that send a key. */
+  pushEncryption: boolean;
+  /** E1.5: encrypted payloads carry the sender and a body preview. */
+  pushEncryptedPreview: boolean;
+  /** E3: Tigase push filters (ignore-unknown, muted, groupchat). */
+  pushFilters: boolean;
   /** seconds */
   smacksHibernationTime: number;
+  /** D19: seconds before each retry of a transient publish failure (`wait` error, timeout); [] = none. */
+  pushRetryDelays: readonly number[];
+  /** D20: error conditions that remove a registration at once; [] = they count like others (B41). */
+  pushRemoveConditions: readonly string[];
 }
 
 export type ConfigResult =
@@ -58,11 +69,11 @@ export type ConfigResult =
 
 export const ENV_PREFIX = "CLOUD_NOTIFYD_";
 
-type Kind = "text" | "name" | "port" | "positive-int" | "boolean" | "log-level" | "publish-from" | "secret" | "path";
+type Kind = "text" | "name" | "port" | "positive-int" | "boolean" | "log-level" | "publish-from" | "secret" | "path" | "seconds-list" | "condition-list";
 
-/** Every accepted key, its kind and its default (undefined = no default). */
+/** Every accepted key, its kind and its default (undefined = no default); the core's defaults are DEFAULT_CORE_CONFIG's. */
 const KEYS = {
-  host: { kind: "name", default: "localhost" },
+  host: { kind: "name", default: CORE.host },
   component_domain: { kind: "name", default: "push.localhost" },
   component_host: { kind: "name", default: "127.0.0.1" },
   component_port: { kind: "port", default: 5347 },
@@ -78,23 +89,28 @@ const KEYS = {
   admin_token_file: { kind: "path", default: undefined },
   log_level: { kind: "log-level", default: "info" },
   publish_from: { kind: "publish-from", default: "host" },
-  publish_timeout: { kind: "positive-int", default: 60 },
-  push_max_errors: { kind: "positive-int", default: 16 },
-  push_max_devices: { kind: "positive-int", default: 5 },
-  push_notification_important_body: { kind: "text", default: "New Message!" },
-  push_max_hibernation_timeout: { kind: "positive-int", default: 259200 },
-  push_notification_with_body: { kind: "boolean", default: false },
-  push_notification_with_sender: { kind: "boolean", default: false },
-  push_priority: { kind: "boolean", default: false },
+  publish_timeout: { kind: "positive-int", default: CORE.publishTimeoutMs / 1000 },
+  push_max_errors: { kind: "positive-int", default: CORE.pushMaxErrors },
+  push_max_devices: { kind: "positive-int", default: CORE.pushMaxDevices },
+  push_notification_important_body: { kind: "text", default: CORE.pushNotificationImportantBody },
+  push_max_hibernation_timeout: { kind: "positive-int", default: CORE.pushMaxHibernationTimeout },
+  push_notification_with_body: { kind: "boolean", default: CORE.pushNotificationWithBody },
+  push_notification_with_sender: { kind: "boolean", default: CORE.pushNotificationWithSender },
+  push_priority: { kind: "boolean", default: CORE.pushPriority },
+  push_encryption: { kind: "boolean", default: true },
+  push_encrypted_preview: { kind: "boolean", default: true },
+  push_filters: { kind: "boolean", default: true },
   history_retention_days: { kind: "positive-int", default: 30 },
-  smacks_hibernation_time: { kind: "positive-int", default: 600 },
-} as const satisfies Record<string, { kind: Kind; default: string | number | boolean | undefined }>;
+  smacks_hibernation_time: { kind: "positive-int", default: CORE.smacksHibernationTime },
+  push_retry_delays: { kind: "seconds-list", default: CORE.pushRetryDelaysMs.map((ms) => ms / 1000) },
+  push_remove_conditions: { kind: "condition-list", default: CORE.pushRemoveConditions },
+} as const satisfies Record<string, { kind: Kind; default: string | number | boolean | readonly number[] | readonly string[] | undefined }>;
 
 /** Every option name a config file may use (the example config is tested against it). */
 export const CONFIG_KEYS: readonly string[] = Object.freeze(Object.keys(KEYS));
 
 type Key = keyof typeof KEYS;
-type Value = string | number | boolean;
+type Value = string | number | boolean | readonly number[] | readonly string[];
 
 /** A raw value and where it came from, for error messages. */
 interface Raw {
@@ -151,7 +167,7 @@ export function loadConfig(
       storeAuthToken: secret("store_auth_token"),
       adminHost: get("admin_host") as string,
       adminPort: get("admin_port") as number,
-      adminToken: secret("admin_token"),
+      adminToken: secret("admin_token") ?? systemdCredential(env, "admin_token", warnings),
       logLevel: get("log_level") as LogLevel,
       publishFrom: get("publish_from") as PublishFrom,
       publishTimeout: get("publish_timeout") as number,
@@ -163,7 +179,12 @@ export function loadConfig(
       pushNotificationWithBody: get("push_notification_with_body") as boolean,
       pushNotificationWithSender: get("push_notification_with_sender") as boolean,
       pushPriority: get("push_priority") as boolean,
+      pushEncryption: get("push_encryption") as boolean,
+      pushEncryptedPreview: get("push_encrypted_preview") as boolean,
+      pushFilters: get("push_filters") as boolean,
       smacksHibernationTime: get("smacks_hibernation_time") as number,
+      pushRetryDelays: Object.freeze([...(get("push_retry_delays") as readonly number[])]),
+      pushRemoveConditions: Object.freeze([...(get("push_remove_conditions") as readonly string[])]),
     };
     return { ok: true, config: Object.freeze(config), warnings };
   } catch (err) {
@@ -182,6 +203,9 @@ export function coreConfigFrom(config: Config): CoreConfig {
     pushMaxDevices: config.pushMaxDevices,
     pushNotificationImportantBody: config.pushNotificationImportantBody,
     pushPriority: config.pushPriority,
+    pushEncryption: config.pushEncryption,
+    pushEncryptedPreview: config.pushEncryptedPreview,
+    pushFilters: config.pushFilters,
     pushMaxHibernationTimeout: config.pushMaxHibernationTimeout,
     smacksHibernationTime: config.smacksHibernationTime,
     publishTimeoutMs: config.publishTimeout * 1000,
@@ -193,6 +217,9 @@ export function coreConfigFrom(config: Config): CoreConfig {
     dedupeTtlMs: 600_000,
     maxPendingPublishes: 100_000,
     maxSessionQueue: 256,
+    pushRetryDelaysMs: config.pushRetryDelays.map((seconds) => seconds * 1000),
+    pushRemoveConditions: config.pushRemoveConditions,
+    maxPendingRetries: 100_000,
   };
 }
 
@@ -283,6 +310,22 @@ function resolveSecret(
   return null;
 }
 
+/**
+ * A secret systemd passed with `LoadCredential=NAME:…` ($CREDENTIALS_DIRECTORY/NAME), used when
+ * neither the key nor its `_file` is set anywhere; null when there is none.
+ */
+function systemdCredential(env: Record<string, string | undefined>, name: string, warnings: string[]): string | null {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (dir === undefined || dir === "") return null;
+  const path = `${dir.replace(/\/+$/, "")}/${name}`;
+  try {
+    statSync(path);
+  } catch {
+    return null;
+  }
+  return readSecretFile(`credential ${name}`, { value: path, source: "CREDENTIALS_DIRECTORY", fromEnv: true }, warnings);
+}
+
 function readSecretFile(fileKey: string, raw: Raw, warnings: string[]): string {
   if (typeof raw.value !== "string" || raw.value === "") fail(`${fileKey} must be a file path${sourceSuffix(raw)}`);
   const path = raw.value;
@@ -340,7 +383,24 @@ function parse(key: Key, raw: Raw): Value {
       return v === "debug" || v === "info" || v === "warn" || v === "error" ? v : bad("one of debug, info, warn, error");
     case "publish-from":
       return v === "host" || v === "component" ? v : bad("host or component");
+    case "seconds-list": {
+      const list = toList(v, fromEnv)?.map((item) => toInt(item, fromEnv));
+      const fits = list !== undefined && list.length <= 10 && list.every((n) => n !== null && n >= 1 && n <= 86400);
+      return fits ? (list as number[]) : bad("a list of at most 10 whole seconds, each 1-86400 (e.g. [15, 120]; env: 15,120)");
+    }
+    case "condition-list": {
+      const list = toList(v, fromEnv);
+      const fits = list !== undefined && list.length <= 32 && list.every((c) => typeof c === "string" && /^[a-z][a-z-]{0,63}$/.test(c));
+      return fits ? (list as string[]) : bad('a list of XMPP error conditions (e.g. ["item-not-found"]; env: item-not-found,forbidden)');
+    }
   }
+}
+
+/** A TOML array as is; an environment value split at commas ("" = empty list). */
+function toList(v: unknown, fromEnv: boolean): unknown[] | undefined {
+  if (Array.isArray(v)) return v;
+  if (!fromEnv || typeof v !== "string") return undefined;
+  return v.trim() === "" ? [] : v.split(",").map((item) => item.trim());
 }
 
 function toInt(v: unknown, fromEnv: boolean): number | null {

@@ -59,7 +59,12 @@ describe("loadConfig() defaults", () => {
         pushNotificationWithBody: false,
         pushNotificationWithSender: false,
         pushPriority: false,
+        pushEncryption: true,
+        pushEncryptedPreview: true,
+        pushFilters: true,
         smacksHibernationTime: 600,
+        pushRetryDelays: [15, 120],
+        pushRemoveConditions: ["item-not-found", "forbidden", "not-authorized"],
       },
     });
   });
@@ -183,6 +188,9 @@ store_url = "libsql://db.internal"
       pushMaxDevices: 5,
       pushNotificationImportantBody: "New Message!",
       pushPriority: false,
+      pushEncryption: true,
+      pushEncryptedPreview: true,
+      pushFilters: true,
       pushMaxHibernationTimeout: 259200,
       smacksHibernationTime: 600,
       publishTimeoutMs: 30_000,
@@ -194,6 +202,9 @@ store_url = "libsql://db.internal"
       dedupeTtlMs: 600_000,
       maxPendingPublishes: 100_000,
       maxSessionQueue: 256,
+      pushRetryDelaysMs: [15_000, 120_000],
+      pushRemoveConditions: ["item-not-found", "forbidden", "not-authorized"],
+      maxPendingRetries: 100_000,
     });
   });
 });

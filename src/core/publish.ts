@@ -1,5 +1,5 @@
 /**
- * Building and tracking publishes (B24–B29, D8, D9, D11): one `publish` action per
+ * Building and tracking publishes (B24–B29, D8, D9, D11; D19 retries in retry.ts): one `publish` action per
  * registration, with history and metrics, and a bounded table of pending publishes.
  * @module
  */
@@ -7,9 +7,11 @@ import type { CoreState, PendingPublish, RegEntry, UserState } from "./state.ts"
 import type { Action, Publish, StanzaCopy, Trigger, XmlNode } from "./types.ts";
 import { nextPublishId } from "./state.ts";
 import { buildSummary } from "./summary.ts";
+import { suppressedForDisabled } from "./users.ts";
 import { runPipeline } from "./pipeline.ts";
 import { seenBefore } from "./dedupe.ts";
 import { fifoPeek, fifoPush, fifoRetain, fifoShift, fifoSize } from "./fifo.ts";
+import { dropRetry, isRetryKey, RETRY_SENT, retryLive, supersedeRetry, transientFailure } from "./retry.ts";
 
 function metricPair(trigger: Trigger): readonly [Action, Action] {
   const make = (important: boolean): Action =>
@@ -26,6 +28,7 @@ const PUSH_METRICS: Readonly<Record<Trigger, readonly [Action, Action]>> = {
   "hibernation-start": metricPair("hibernation-start"),
   "ack-delayed": metricPair("ack-delayed"),
   ping: metricPair("ping"),
+  recovered: metricPair("recovered"),
 };
 
 /**
@@ -36,15 +39,17 @@ export function pushTo(
   state: CoreState,
   u: UserState,
   entry: RegEntry,
-  push: { stanza: XmlNode | null; important: boolean; trigger: Trigger; now: number },
+  push: { stanza: XmlNode | null; important: boolean; trigger: Trigger; now: number; contact?: boolean | undefined },
   actions: Action[],
 ): boolean {
   const { config } = state;
   const { reg } = entry;
+  if (state.disabled.has(u.user)) return suppressedForDisabled(u.user, reg.identifier, push, actions);
   const summarised = buildSummary(config, { stanza: push.stanza, important: push.important, messageCount: entry.count });
   let payload: XmlNode[] = NO_PAYLOAD;
+  let omitSummary = false; // E1: an encrypted publish has no summary form
   if (state.extensions.length > 0) {
-    const draft = { registration: reg, stanza: push.stanza, trigger: push.trigger, ...summarised, payload };
+    const draft = { registration: reg, stanza: push.stanza, trigger: push.trigger, ...summarised, payload, ...(push.contact === undefined ? {} : { contact: push.contact }) };
     const result = runPipeline(state.extensions, draft, config);
     if (!result.ok) {
       vetoed(u, reg.identifier, push, result, actions);
@@ -53,6 +58,7 @@ export function pushTo(
     payload = result.draft.payload;
     summarised.summary = result.draft.summary;
     summarised.important = result.draft.important;
+    omitSummary = result.draft.omitSummary === true;
   }
   const built = summarised;
   const id = nextPublishId(state);
@@ -70,8 +76,10 @@ export function pushTo(
     trigger: push.trigger,
     payload,
     deadline,
+    ...(omitSummary ? { omitSummary } : {}),
   };
-  track(state, u, entry, publish, push.now, 1, actions);
+  supersedeRetry(state, u, entry, push.now, actions); // D19: this push replaces a waiting retry
+  track(state, u, entry, publish, push.now, 1, 0, actions);
   actions.push(
     {
       type: "history",
@@ -93,8 +101,9 @@ const NO_PAYLOAD: XmlNode[] = [];
 /** Most sends of one push: the first, and two more after broken links. */
 export const MAX_ATTEMPTS = 3;
 
-/** Records a publish as pending (D11: bounded, with a deadline) and emits it. */
-function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish, now: number, attempt: number, actions: Action[]): void {
+/** Records a publish as pending (D11: bounded, with a deadline) and emits it; it is the registration's newest (D19). */
+function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish, now: number, attempt: number, retries: number, actions: Action[]): void {
+  entry.lastPublishId = publish.id;
   state.pending.set(publish.id, {
     user: u.user,
     identifier: publish.identifier,
@@ -106,6 +115,7 @@ function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish
     important: publish.important,
     publish,
     attempt,
+    retries,
   });
   fifoPush(state.pendingOrder, publish.id);
   if (fifoSize(state.pendingOrder) > 2 * state.config.maxPendingPublishes + 1024) {
@@ -136,14 +146,34 @@ export function resendInterrupted(state: CoreState, event: { now: number; sentBe
     }
     actions.push(outcomeRecord(pending, id, event.now, "retried"));
     const publish: Publish = { ...pending.publish, id: nextPublishId(state), deadline: event.now + state.config.publishTimeoutMs };
-    track(state, pending.owner, entry, publish, event.now, pending.attempt + 1, actions);
+    const newest = entry.lastPublishId;
+    track(state, pending.owner, entry, publish, event.now, pending.attempt + 1, pending.retries, actions);
+    if (newest !== id) entry.lastPublishId = newest; // D19: a resent older push does not become the newest
   }
 }
 
-/** The bridge got no answer for a publish it forwarded: a timeout now (D11), as if our own deadline passed. */
+/** The bridge got no answer for a publish it forwarded: a timeout now (D11), as if our own deadline passed (retried, D19). */
 export function publishTimedOut(state: CoreState, event: { now: number; publishId: string }, actions: Action[]): void {
   const pending = state.pending.get(event.publishId);
-  if (pending !== undefined) expire(state, event.publishId, pending, event.now, actions);
+  if (pending !== undefined) expire(state, event.publishId, pending, event.now, true, actions);
+}
+
+/**
+ * D19: a retry's timer fired: the push goes out again under a new id, unless its registration
+ * went away meanwhile. Returns false for a timer key that is not a retry's.
+ */
+export function retryDue(state: CoreState, event: { now: number; key: string }, actions: Action[]): boolean {
+  if (!isRetryKey(event.key)) return false;
+  const retry = dropRetry(state, event.key);
+  if (retry === undefined || !retryLive(state, retry)) return true;
+  if (state.pending.size >= state.config.maxPendingPublishes) expireOldest(state, event.now, actions);
+  const publish: Publish = { ...retry.publish, id: nextPublishId(state), deadline: event.now + state.config.publishTimeoutMs };
+  track(state, retry.owner, retry.entry, publish, event.now, 1, retry.retries + 1, actions);
+  actions.push(
+    { type: "history", at: event.now, user: publish.user, identifier: publish.identifier, publishId: publish.id, trigger: publish.trigger, important: publish.important, outcome: "sent" },
+    RETRY_SENT,
+  );
+  return true;
 }
 
 /** B28: an extension blocked the push: nothing is sent, the veto is recorded with its reason. */
@@ -177,7 +207,7 @@ export function pushCopy(
     return false;
   }
   if (cls.important) entry.count++;
-  pushTo(state, u, entry, { stanza: copy.stanza, important: cls.important, trigger: cls.trigger, now: cls.now }, actions);
+  pushTo(state, u, entry, { stanza: copy.stanza, important: cls.important, trigger: cls.trigger, now: cls.now, contact: copy.contact }, actions);
   return true;
 }
 
@@ -194,12 +224,14 @@ export function liveEntry(pending: PendingPublish): RegEntry | undefined {
   return owner.regs.get(pending.identifier) === entry ? entry : undefined;
 }
 
-function expire(state: CoreState, id: string, pending: PendingPublish, now: number, actions: Action[]): void {
+/** A publish timed out (D11); `retryable` unless it was pushed out of a full table (retrying would add to the load). */
+function expire(state: CoreState, id: string, pending: PendingPublish, now: number, retryable: boolean, actions: Action[]): void {
   const live = liveEntry(pending) !== undefined;
   forgetPending(state, id, pending);
   actions.push({ type: "metric", name: "publish_timeouts_total" });
   if (!live) return;
-  actions.push(outcomeRecord(pending, id, now, "timeout"));
+  if (retryable) transientFailure(state, pending, id, { now, error: "timeout", latencyMs: null }, actions); // D19
+  else actions.push(outcomeRecord(pending, id, now, "timeout"));
 }
 
 /** The history record of a publish's outcome; a reply carries its latency, a timeout does not. */
@@ -217,17 +249,17 @@ function expireOldest(state: CoreState, now: number, actions: Action[]): void {
   for (let id = fifoShift(state.pendingOrder); id !== undefined; id = fifoShift(state.pendingOrder)) {
     const pending = state.pending.get(id);
     if (pending === undefined) continue; // answered already
-    expire(state, id, pending, now, actions);
+    expire(state, id, pending, now, false, actions);
     return;
   }
 }
 
-/** D11: expires every pending publish past its deadline. Timeouts never count toward removal. */
+/** D11: expires every pending publish past its deadline. Timeouts never count toward removal; they are retried (D19). */
 export function expirePending(state: CoreState, now: number, actions: Action[]): void {
   for (let id = fifoPeek(state.pendingOrder); id !== undefined; id = fifoPeek(state.pendingOrder)) {
     const pending = state.pending.get(id);
     if (pending !== undefined && pending.deadline > now) return;
     fifoShift(state.pendingOrder);
-    if (pending !== undefined) expire(state, id, pending, now, actions);
+    if (pending !== undefined) expire(state, id, pending, now, true, actions);
   }
 }

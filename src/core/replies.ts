@@ -1,11 +1,14 @@
 /**
- * Replies from app push services (B40–B43 with D11, D13, D18).
+ * Replies from app push services (B40–B43 with D11, D13, D18; the error policy of D19/D20 is
+ * error-policy.ts).
  * @module
  */
 import type { CoreState, RegEntry, UserState } from "./state.ts";
 import type { Action, Event } from "./types.ts";
 import { forgetPending, liveEntry, outcomeRecord } from "./publish.ts";
-import { removeRegistration } from "./registrations.ts";
+import { removeRegistration } from "./session-batch.ts";
+import { errorVerdict } from "./error-policy.ts";
+import { transientFailure } from "./retry.ts";
 
 type E<T extends Event["type"]> = Extract<Event, { type: T }>;
 
@@ -30,7 +33,11 @@ export function publishResult(state: CoreState, event: E<"publish-result">, acti
   if (entry.reg.errorCount > 0) setErrors(u, entry, { errorCount: 0, lastError: entry.reg.lastError, lastErrorAt: entry.reg.lastErrorAt }, actions);
 }
 
-/** B41/B42, D13: error replies count (except `wait`); at `pushMaxErrors` the registration goes. */
+/**
+ * B41/B42, D13, D19, D20: an error reply from the registration's jid is, by errorVerdict(),
+ * retried (`wait`), only recorded (a `wait` the same request would get again), removes the
+ * registration at once (`pushRemoveConditions`) or counts; at `pushMaxErrors` it goes.
+ */
 export function publishError(state: CoreState, event: E<"publish-error">, actions: Action[]): void {
   const pending = state.pending.get(event.publishId);
   if (pending === undefined) return; // B40
@@ -44,9 +51,18 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
     actions.push({ type: "log", level: "warn", msg: "Cannot count publish error: registration no longer exists", fields: { user: pending.user, error } });
     return; // B42
   }
+  const verdict = errorVerdict(state.config, event.errorType, event.condition);
+  if (verdict === "retry") {
+    transientFailure(state, pending, event.publishId, { now: event.now, error, latencyMs: event.now - pending.sentAt }, actions); // D19
+    return;
+  }
   actions.push(outcomeRecord(pending, event.publishId, event.now, "error", error));
-  if (event.errorType === "wait") return; // B42, D13: recorded, never counted
+  if (verdict === "record") return; // B42, D13: recorded, never counted
   const errorCount = entry.reg.errorCount + 1;
+  if (verdict === "remove") {
+    removeAtOnce(u, entry, { errorCount, error, now: event.now }, actions); // D20
+    return;
+  }
   if (errorCount < state.config.pushMaxErrors) {
     setErrors(u, entry, { errorCount, lastError: error, lastErrorAt: event.now }, actions); // B41, D13
     return;
@@ -54,5 +70,13 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
   const identifier = entry.reg.identifier;
   entry.reg = { ...entry.reg, errorCount, lastError: error, lastErrorAt: event.now };
   removeRegistration(u, identifier, { reason: "max-errors", now: event.now, detail: `${errorCount} consecutive errors, last ${error}` }, actions);
+  actions.push({ type: "store", ops: [{ op: "delete", user: u.user, identifiers: [identifier] }] });
+}
+
+/** D20: the app service says the registration is dead (e.g. p2's item-not-found): removed now, not after `pushMaxErrors`. */
+function removeAtOnce(u: UserState, entry: RegEntry, failure: { errorCount: number; error: string; now: number }, actions: Action[]): void {
+  const identifier = entry.reg.identifier;
+  entry.reg = { ...entry.reg, errorCount: failure.errorCount, lastError: failure.error, lastErrorAt: failure.now };
+  removeRegistration(u, identifier, { reason: "rejected", now: failure.now, detail: `app service answered ${failure.error}` }, actions);
   actions.push({ type: "store", ops: [{ op: "delete", user: u.user, identifiers: [identifier] }] });
 }

@@ -5,8 +5,10 @@
  * @module
  */
 import { extensionsFor, type PushExtension } from "./pipeline.ts";
+import { DEFAULT_REMOVE_CONDITIONS } from "./error-policy.ts";
 import type { CoreConfig, Identifier, Publish, Registration, SessionRef, StanzaCopy, Trigger } from "./types.ts";
 import type { Fifo } from "./fifo.ts";
+import type { RandomBytes } from "./extensions/random.ts";
 import type { IdSeed } from "./ids.ts";
 import { parseSeed, publishId } from "./ids.ts";
 import { createFifo, fifoPush, fifoRetain, fifoShift, fifoSize } from "./fifo.ts";
@@ -31,6 +33,9 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = Object.freeze({
   dedupeTtlMs: 600000,
   maxPendingPublishes: 100000,
   maxSessionQueue: 256,
+  pushRetryDelaysMs: Object.freeze([15_000, 120_000]),
+  pushRemoveConditions: DEFAULT_REMOVE_CONDITIONS,
+  maxPendingRetries: 100000,
 });
 
 /** A registration in memory; the object lives as long as the registration (re-enable keeps it). */
@@ -40,6 +45,8 @@ export interface RegEntry {
   count: number;
   /** D8: stanza keys pushed to it → expiry (unix ms); created on first use. */
   seen: Map<string, number> | null;
+  /** D19: id of the newest publish sent to it; only that one's transient failure is retried. */
+  lastPublishId?: string;
 }
 
 /** One D8 window entry, in insertion order. */
@@ -53,6 +60,8 @@ export interface SessionState {
   ref: SessionRef;
   bound: Identifier | null;
   hibernating: boolean;
+  /** When the current hibernation started (unix ms), for the admin view; unknown after a snapshot. */
+  hibernatedAt?: number | null;
   /** The core told the bridge to extend this session's hibernation timeout (B33, D12). */
   extended: boolean;
   /** B33/B34 `first_hibernated_push` (unix ms). */
@@ -74,6 +83,8 @@ export interface UserState {
   sessions: Map<string, SessionState>;
   pendingPublishes: number;
   pendingOps: number;
+  /** D19 retries scheduled for the user's registrations (they pin the user like pending publishes). */
+  pendingRetries: number;
 }
 
 export interface PendingPublish {
@@ -91,6 +102,21 @@ export interface PendingPublish {
   publish: Publish;
   /** 1 for the first send. */
   attempt: number;
+  /** D19: retries of this push after transient failures before this send (0 for the first). */
+  retries: number;
+}
+
+/** D19: a push waiting to be sent again after a transient failure (at most one per registration). */
+export interface PendingRetry {
+  owner: UserState;
+  entry: RegEntry;
+  /** What failed; sent again under a new id. */
+  publish: Publish;
+  /** The failed publish's id (history row of the attempt) and why it failed. */
+  failedId: string;
+  error: string;
+  /** Retries before this one; this one is number `retries + 1`. */
+  retries: number;
 }
 
 export type PendingOp =
@@ -110,21 +136,25 @@ export interface CoreState {
   pending: Map<string, PendingPublish>;
   /** Pending publish ids in deadline order. May hold ids already answered. */
   pendingOrder: Fifo<string>;
+  /** D19: scheduled retries by timer key (`retryKey`). */
+  retries: Map<string, PendingRetry>;
   ops: Map<string, PendingOp>;
+  /** Users whose account is disabled (Prosody 13): no push while listed (users.ts). */
+  disabled: Set<string>;
   /** D8: number of live seen-keys over all registrations (at most `dedupeWindow`). */
   dedupeSize: number;
   /** D8 window entries in insertion (= expiry) order. May hold entries already dropped. */
   dedupeOrder: Fifo<SeenEntry>;
 }
 
-/** Creates an empty state. `idSeed` is 64 hex chars of randomness from the shell. */
+/** Creates an empty state. `idSeed` is 64 hex chars of randomness from the shell (also the default IV source, E1.3). */
 export function initState(
   config: CoreConfig,
-  opts: { idSeed: string; extensions?: readonly PushExtension[] },
+  opts: { idSeed: string; extensions?: readonly PushExtension[]; disabledUsers?: Iterable<string>; random?: RandomBytes },
 ): CoreState {
   return {
     config,
-    extensions: opts.extensions ?? extensionsFor(config),
+    extensions: opts.extensions ?? extensionsFor(config, { idSeed: opts.idSeed, ...(opts.random === undefined ? {} : { random: opts.random }) }),
     seed: parseSeed(opts.idSeed),
     publishCounter: 0,
     opCounter: 0,
@@ -132,7 +162,9 @@ export function initState(
     userOrder: createFifo(),
     pending: new Map(),
     pendingOrder: createFifo(),
+    retries: new Map(),
     ops: new Map(),
+    disabled: new Set(opts.disabledUsers ?? []),
     dedupeSize: 0,
     dedupeOrder: createFifo(),
   };
@@ -166,6 +198,7 @@ export function touchUser(state: CoreState, user: string): UserState {
     sessions: new Map(),
     pendingPublishes: 0,
     pendingOps: 0,
+    pendingRetries: 0,
   };
   state.users.set(user, created);
   fifoPush(state.userOrder, created);
@@ -182,12 +215,12 @@ export function peekUser(state: CoreState, user: string): UserState | undefined 
 }
 
 function isPinned(u: UserState): boolean {
-  return u.sessions.size > 0 || u.pendingPublishes > 0 || u.pendingOps > 0;
+  return u.sessions.size > 0 || u.pendingPublishes > 0 || u.pendingOps > 0 || u.pendingRetries > 0;
 }
 
 /**
  * Evicts users above `maxCachedUsers`, least recently used first (CLOCK: a user used since the
- * last look gets a second chance). Pinned users (sessions, pending publishes or store ops) and
+ * last look gets a second chance). Pinned users (sessions, pending publishes, retries or store ops) and
  * `keep` are never evicted, so the cache may stay above its cap while everything is pinned.
  * At most 128 users are looked at per call.
  */

@@ -7,24 +7,21 @@
  * using an old reference as a snapshot. Action objects are never mutated after being returned.
  * @module
  */
+import { assertNever } from "../assert-never.ts";
 import type { CoreState } from "./state.ts";
 import type { Action, Event } from "./types.ts";
 import { handleDisable, handleEnable, handleStoreDone } from "./requests.ts";
-import { archived, groupchatBare, offline, ping } from "./triggers.ts";
+import { archived, groupchatBare, offline, offlinePending, ping } from "./triggers.ts";
 import { ackDelayed, batchTimer, hibernationEnded, hibernationStarted, sessionEnded, sessionStarted, stanzaQueued } from "./sessions.ts";
 import { publishError, publishResult } from "./replies.ts";
-import { expirePending, publishTimedOut, resendInterrupted } from "./publish.ts";
+import { expirePending, publishTimedOut, resendInterrupted, retryDue } from "./publish.ts";
 import { purgeDedupe } from "./dedupe.ts";
-import { userDeleted, userLoaded } from "./users.ts";
-import { adminDelete, sessionsSnapshot } from "./admin.ts";
+import { userDeleted, userDisabled, userEnabled, userLoaded } from "./users.ts";
+import { adminDelete, sessionsSnapshot } from "./snapshot.ts";
 
 export interface StepResult {
   state: CoreState;
   actions: Action[];
-}
-
-function assertNever(value: never): never {
-  throw new Error(`Cannot handle event: unknown type ${JSON.stringify(value)}`);
 }
 
 /** Applies one event. See the module header: `state` is mutated and returned. */
@@ -45,6 +42,9 @@ export function step(state: CoreState, event: Event): StepResult {
       break;
     case "offline":
       offline(state, event, actions);
+      break;
+    case "offline-pending":
+      offlinePending(state, event, actions);
       break;
     case "archived":
       archived(state, event, actions);
@@ -73,6 +73,12 @@ export function step(state: CoreState, event: Event): StepResult {
     case "user-deleted":
       userDeleted(state, event, actions);
       break;
+    case "user-disabled":
+      userDisabled(state, event, actions);
+      break;
+    case "user-enabled":
+      userEnabled(state, event, actions);
+      break;
     case "publish-result":
       publishResult(state, event, actions);
       break;
@@ -80,7 +86,7 @@ export function step(state: CoreState, event: Event): StepResult {
       publishError(state, event, actions);
       break;
     case "timer":
-      batchTimer(state, event, actions);
+      if (!retryDue(state, event, actions)) batchTimer(state, event, actions); // D19 retry, else B30 batch
       break;
     case "tick":
       expirePending(state, event.now, actions);
@@ -102,7 +108,7 @@ export function step(state: CoreState, event: Event): StepResult {
       adminDelete(state, event, actions);
       break;
     default:
-      return assertNever(event);
+      return assertNever(event, "handle event");
   }
   return { state, actions };
 }

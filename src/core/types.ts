@@ -37,6 +37,26 @@ export interface Registration {
   /** e.g. "cancel/item-not-found" */
   lastError: string | null;
   lastErrorAt: number | null;
+  /** E1: the client's key for encrypted payloads (`<encrypt>` in its enable); absent/null = plain pushes. */
+  encryption?: PushEncryption | null;
+  /** E3: the client's push filters (`<ignore-unknown>`, `<muted>`, `<groupchat>` in its enable); absent/null = none. */
+  filters?: PushFilters | null;
+}
+
+/** E1 (tigase:push:encrypt:0): how a registration's payloads are encrypted. */
+export interface PushEncryption {
+  alg: "aes-128-gcm";
+  /** Base64 of the 16-byte key, as the client sent it (a secret: never logged, never in the admin API). */
+  key: string;
+  /** Most characters of the encoded `<encrypted>` text the client accepts (Tigase `max-size`), or null. */
+  maxSize: number | null;
+}
+
+/** E3 (tigase:push:filter:*): what a registration does not want pushed. Bare JIDs are lower-cased. */
+export interface PushFilters {
+  ignoreUnknown: boolean;
+  muted: string[];
+  groupchat: Array<{ room: string; allow: "always" | "mentioned" | "never"; nick: string | null }>;
 }
 
 /** Identity of a client session as the bridge reports it. */
@@ -57,6 +77,11 @@ export interface StanzaCopy {
   key: string;
   /** Importance (B18–B23), when already known: set on copies the core keeps queued. */
   important?: boolean;
+  /**
+   * E3: whether the sender (bare JID of the unwrapped message's `from`) is in the recipient's roster
+   * with a `from`/`both` subscription, as the server told (bridge `contacts`, §2); undefined = not known.
+   */
+  contact?: boolean;
 }
 
 /** Trigger paths, used for push history and metrics. */
@@ -67,7 +92,8 @@ export type Trigger =
   | "session-queue"
   | "hibernation-start"
   | "ack-delayed"
-  | "ping";
+  | "ping"
+  | "recovered";
 
 /** An IQ request from a client (via the bridge), addressed to its own account. */
 export interface IqRequest {
@@ -98,6 +124,22 @@ export type Event =
   | { type: "ack-delayed"; now: number; user: string; sessionId: string; queue: StanzaCopy[] }
   | { type: "hibernation-ended"; now: number; user: string; sessionId: string }
   | { type: "user-deleted"; now: number; user: string }
+  // --- after an unclean Prosody stop: the user has `count` messages in offline storage, the
+  //     newest stored at `latestAt` (a copy of it, when the bridge could send one). The shell adds
+  //     `lastPushAt`, the user's last push from the history (null until then, -Infinity: never); it pushes once
+  //     unless that push is newer than the newest stored message ---
+  | {
+      type: "offline-pending";
+      now: number;
+      user: string;
+      count: number;
+      latestAt: number;
+      lastPushAt: number | null;
+      copy: StanzaCopy | null;
+    }
+  // --- Prosody 13 account lifecycle: pushes suspended (registrations kept) / resumed ---
+  | { type: "user-disabled"; now: number; user: string }
+  | { type: "user-enabled"; now: number; user: string }
   // --- publish outcomes ---
   | { type: "publish-result"; now: number; publishId: string; from: string }
   | {
@@ -154,6 +196,8 @@ export interface Publish {
   trigger: Trigger;
   /** Extra children of `<notification>` after the summary form, from extensions (D16). */
   payload: XmlNode[];
+  /** E1: no summary form at all (an encrypted publish carries only `<encrypted>`). */
+  omitSummary?: boolean;
   /** unix ms after which the publish counts as timed out (D11). */
   deadline: number;
 }
@@ -162,6 +206,8 @@ export type StoreOp =
   | { op: "upsert"; registration: Registration }
   | { op: "delete"; user: string; identifiers: Identifier[] }
   | { op: "delete-user"; user: string }
+  /** The user's pushes are suspended (`disabled`) or no longer (store/user-flags.ts). */
+  | { op: "user-flag"; user: string; disabled: boolean; at: number }
   | {
       op: "error-count";
       user: string;
@@ -171,9 +217,14 @@ export type StoreOp =
       lastErrorAt: number | null;
     };
 
-export type RemovalReason = "disabled" | "evicted" | "max-errors" | "user-deleted" | "admin";
+/** `rejected`: the app service answered that the registration is gone (D20). */
+export type RemovalReason = "disabled" | "evicted" | "max-errors" | "user-deleted" | "admin" | "rejected";
 
-export type HistoryOutcome = "sent" | "ok" | "error" | "timeout" | "vetoed" | "retried";
+/**
+ * `retry-scheduled`: this attempt failed transiently and the push will be sent again (D19);
+ * `superseded`: it failed transiently but a newer push to the registration replaces its retry.
+ */
+export type HistoryOutcome = "sent" | "ok" | "error" | "timeout" | "vetoed" | "retried" | "retry-scheduled" | "superseded";
 
 export type Action =
   /** Answer a client IQ. `error` absent = empty result. */
@@ -225,6 +276,12 @@ export interface CoreConfig {
   pushNotificationImportantBody: string;
   /** E2: important pushes carry a Tigase priority element (D16 pipeline extension). */
   pushPriority: boolean;
+  /** E1: honour `<encrypt xmlns='tigase:push:encrypt:0'>` (encrypted payloads, voip call pushes). Absent = off. */
+  pushEncryption?: boolean;
+  /** E1.5: encrypted payloads carry the sender and a body preview (false: only unread, type and call ids). Absent = on. */
+  pushEncryptedPreview?: boolean;
+  /** E3: honour the Tigase push filters (ignore-unknown, muted, groupchat). Absent = off. */
+  pushFilters?: boolean;
   /** seconds */
   pushMaxHibernationTimeout: number;
   /** seconds; the server's own smacks_hibernation_time, restored after the first important push (B34). */
@@ -242,4 +299,10 @@ export interface CoreConfig {
   dedupeTtlMs: number;
   maxPendingPublishes: number;
   maxSessionQueue: number;
+  /** ms; D19: delays before each retry of a transient failure (`wait` error, timeout); [] = no retry. */
+  pushRetryDelaysMs: readonly number[];
+  /** D20: error conditions (any type but `wait`) that remove a registration at once; [] = B41 counting only. */
+  pushRemoveConditions: readonly string[];
+  /** D19: most retries waiting at once (one per registration at most); beyond, a failure is given up. */
+  maxPendingRetries: number;
 }

@@ -78,7 +78,7 @@ test("D4 disable: a store failure answers wait/internal-server-error and keeps e
 test("B17 (remote disable not implemented) a pubsub error reply is just a counted error", () => {
   const state = threeRegs();
   const pub = only(run(state, { type: "offline", now: 1, user: "alice", copy: { stanza: xml("<message><body>x</body></message>"), key: "k" } }), "publish")[0];
-  const out = run(state, { type: "publish-error", now: 3, publishId: pub?.publish.id ?? "", from: APP, errorType: "cancel", condition: "item-not-found" });
+  const out = run(state, { type: "publish-error", now: 3, publishId: pub?.publish.id ?? "", from: APP, errorType: "cancel", condition: "internal-server-error" }); // item-not-found removes at once (D20)
   expect(only(out, "removed")).toHaveLength(0);
   expect(state.users.get("alice")?.regs.get(pub?.publish.identifier ?? "")?.reg.errorCount).toBe(1);
 });

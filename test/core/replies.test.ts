@@ -18,8 +18,9 @@ function push(state: CoreState, now = 100): string {
   return id;
 }
 
+// A condition that counts (B41); item-not-found removes at once since D20 (test/core/error-policy.test.ts).
 function fail(state: CoreState, id: string, errorType = "cancel", from = APP, now = 200) {
-  return run(state, { type: "publish-error", now, publishId: id, from, errorType, condition: "item-not-found" });
+  return run(state, { type: "publish-error", now, publishId: id, from, errorType, condition: "internal-server-error" });
 }
 
 const reg = (state: CoreState) => state.users.get("alice")?.regs.get(ID)?.reg;
@@ -35,9 +36,9 @@ test("B41 a non-wait error from the registration's jid counts (D13: persisted wi
   const out = fail(state, push(state));
   expect(reg(state)?.errorCount).toBe(1);
   expect(only(out, "store")).toEqual([
-    { type: "store", ops: [{ op: "error-count", user: "alice", identifier: ID, errorCount: 1, lastError: "cancel/item-not-found", lastErrorAt: 200 }] },
+    { type: "store", ops: [{ op: "error-count", user: "alice", identifier: ID, errorCount: 1, lastError: "cancel/internal-server-error", lastErrorAt: 200 }] },
   ]);
-  expect(only(out, "history")[0]).toMatchObject({ outcome: "error", error: "cancel/item-not-found", latencyMs: 100 });
+  expect(only(out, "history")[0]).toMatchObject({ outcome: "error", error: "cancel/internal-server-error", latencyMs: 100 });
 });
 
 test("B41 at push_max_errors the registration is removed, sessions unbound and extended timeouts restored", () => {
@@ -47,7 +48,7 @@ test("B41 at push_max_errors the registration is removed, sessions unbound and e
   const out = fail(state, push(state));
   expect(reg(state)).toBeUndefined();
   expect(only(out, "removed")).toEqual([
-    { type: "removed", at: 200, user: "alice", identifier: ID, reason: "max-errors", detail: "3 consecutive errors, last cancel/item-not-found" },
+    { type: "removed", at: 200, user: "alice", identifier: ID, reason: "max-errors", detail: "3 consecutive errors, last cancel/internal-server-error" },
   ]);
   expect(only(out, "store")).toEqual([{ type: "store", ops: [{ op: "delete", user: "alice", identifiers: [ID] }] }]);
   expect(only(out, "hibernation-timeout")).toEqual([{ type: "hibernation-timeout", user: "alice", sessionId: "s1", mode: "restore" }]);
@@ -61,12 +62,12 @@ test("D18 a removed registration is not retried: no more publishes until the cli
   expect(publishes(run(state, { type: "tick", now: 999_999 }))).toHaveLength(0);
 });
 
-test("B42 a wait error is recorded but never counted (D13)", () => {
+test("B42 a wait error is recorded but never counted (D13); D19 schedules its retry", () => {
   const state = setup();
   const out = fail(state, push(state), "wait");
   expect(reg(state)?.errorCount).toBe(0);
   expect(only(out, "store")).toHaveLength(0);
-  expect(only(out, "history")[0]).toMatchObject({ outcome: "error", error: "wait/item-not-found" });
+  expect(only(out, "history")[0]).toMatchObject({ outcome: "retry-scheduled", error: "wait/internal-server-error" });
 });
 
 test("B42 an error from another from is ignored (and the publish stays pending)", () => {
@@ -97,15 +98,15 @@ test("D11 a result is forgotten after it arrives (no leak, unlike B43's quirk)",
   expect(run(state, { type: "publish-result", now: 151, publishId: id, from: APP })).toEqual([]);
 });
 
-test("D11 tick expires publishes past their deadline as timeouts that never count", () => {
+test("D11 tick expires publishes past their deadline as timeouts that never count (D19: retried)", () => {
   const state = setup({ publishTimeoutMs: 1000 });
   const id = push(state, 100);
   expect(run(state, { type: "tick", now: 1099 })).toEqual([]);
   const out = run(state, { type: "tick", now: 1100 });
   expect(only(out, "history")).toEqual([
-    { type: "history", at: 1100, user: "alice", identifier: ID, publishId: id, trigger: "offline", important: true, outcome: "timeout" },
+    { type: "history", at: 1100, user: "alice", identifier: ID, publishId: id, trigger: "offline", important: true, outcome: "retry-scheduled", error: "timeout" },
   ]);
-  expect(only(out, "metric").map((m) => m.name)).toEqual(["publish_timeouts_total"]);
+  expect(only(out, "metric").map((m) => m.name)).toEqual(["publish_timeouts_total", "publish_retries_total"]);
   expect(reg(state)?.errorCount).toBe(0);
   expect(state.pending.size).toBe(0);
 });

@@ -51,7 +51,8 @@ test("D11 publish-timeout from the bridge records a timeout at once and nothing 
   const state = oneReg();
   const first = publishes(run(state, { type: "offline", now: 10, user: "alice", copy: chat("m1") }))[0]!;
   const actions = run(state, { type: "publish-timeout", now: 50, publishId: first.id });
-  expect(only(actions, "history").map((h) => [h.publishId, h.outcome])).toEqual([[first.id, "timeout"]]);
+  // D19: a timeout is retried later by a timer (test/core/retry.test.ts), never by link-restored
+  expect(only(actions, "history").map((h) => [h.publishId, h.outcome])).toEqual([[first.id, "retry-scheduled"]]);
   expect(state.pending.size).toBe(0);
   expect(publishes(run(state, { type: "link-restored", now: 500, sentBefore: 400, known: NONE }))).toEqual([]);
   expect(run(state, { type: "publish-timeout", now: 60, publishId: first.id })).toEqual([]); // unknown id: nothing

@@ -5,12 +5,16 @@
  *   timeouts, nothing stays pending and the daemon's RSS stays flat over 2 × 5000 publishes;
  * - it answers errors: non-`wait` errors count, `wait` does not, a result resets the count, and
  *   the registration is removed at push_max_errors (B41–B43, D13).
+ * The daemon here runs with D19's retries and D20's removal at once switched off
+ * (push_retry_delays = [], push_remove_conditions = []), i.e. the reference's policy; the default
+ * policy against p2/fpush/plain services is test/fault/app-service-policy.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Element } from "ltx";
 
 import { type Daemon, ensureBinary, startDaemon } from "../helpers/daemon.ts";
 import { disposeProsody, type ProsodyInstance, startProsody } from "../helpers/prosody.ts";
+import { describeProsody, type ProsodyVersion } from "../helpers/prosody-versions.ts";
 import { connectComponent, type TestComponent } from "../helpers/xml-socket.ts";
 import { startClient, type TestClient } from "../helpers/xmpp-client.ts";
 
@@ -49,9 +53,13 @@ async function enableMany(c: TestClient, nodes: string[]): Promise<void> {
   for (const r of await Promise.all(replies)) expect(r.type).toBe("result");
 }
 
-beforeAll(async () => {
+/** Starts this file's Prosody (of `version`), daemon and clients; resets the module state of a previous version's run. */
+async function setUp(version: ProsodyVersion): Promise<void> {
+  modes.clear();
+  publishesSeen = 0;
   await ensureBinary();
   prosody = await startProsody({
+    version,
     componentSecret: SECRET,
     bridge: true,
     hostConfig: "  cloud_notifyd_publish_timeout = 3",
@@ -84,23 +92,28 @@ beforeAll(async () => {
       CLOUD_NOTIFYD_PUBLISH_TIMEOUT: "2",
       CLOUD_NOTIFYD_PUSH_MAX_DEVICES: "1000",
       CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3",
+      CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "",
+      CLOUD_NOTIFYD_PUSH_REMOVE_CONDITIONS: "",
       CLOUD_NOTIFYD_LOG_LEVEL: "warn",
     },
   });
   await daemon.waitReady();
   alice = await startClient({ jid: "alice@localhost/phone", password: PW, port: prosody.c2sPort });
   bob = await startClient({ jid: "bob@localhost/phone", password: PW, port: prosody.c2sPort });
-}, 90000);
+}
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   await alice?.quit();
   await bob?.quit();
   await app?.close();
   if (daemon && daemon.proc.exitCode === null) await daemon.kill9();
   if (prosody) await disposeProsody(prosody);
-}, 30000);
+}
 
-describe("app service faults", () => {
+describeProsody("app service faults", (version) => {
+  beforeAll(() => setUp(version), 90000);
+  afterAll(tearDown, 30000);
+
   test("D11 an app service that never answers: 2 × 5000 publishes time out, history shows it, nothing pending, RSS flat", async () => {
     await enableMany(alice, Array.from({ length: SILENT_NODES }, (_, i) => `silent-${i}`));
     const rss0 = await rss();

@@ -1,7 +1,9 @@
 /**
  * A fake app push service (the p2/fpush role) for end-to-end tests and the latency bench:
  * a separate XEP-0114 component on the test's Prosody that records every pubsub publish it
- * receives and answers it with a result or a chosen error.
+ * receives and answers it with a result or a chosen error. Reply modes that answer as the
+ * services people run do (anchors-2026 §5): `p2Answers` (Conversations' app server),
+ * `fpushAnswers` (Monal's), `waitThenResult` (a plain XEP-0357 service that is busy a while).
  * @module
  */
 import { Element } from "ltx";
@@ -30,6 +32,67 @@ export interface ReceivedPublish {
   summary: Map<string, string>;
   /** The `<x>` inside `<publish-options>`, if any. */
   publishOptions: Element | null;
+  /** What the service answered (set once decided). */
+  answer?: AppAnswer;
+}
+
+export type AnswerFn = (p: ReceivedPublish) => AppAnswer;
+
+/** The publish-options form's fields (var → first value), FORM_TYPE included. */
+export function optionFields(p: ReceivedPublish): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const field of p.publishOptions?.getChildren("field") ?? []) fields.set(field.attrs.var ?? "", field.getChildText("value") ?? "");
+  return fields;
+}
+
+/**
+ * p2 (Conversations' app server, PushController.java): targets are (account domain, node) with
+ * a secret. A `from` that is not a bare JID, or no `secret` → auth/forbidden; no target for the
+ * `from`'s domain and the node (also a component publishing from another domain), or a dead
+ * token (FCM UNREGISTERED) → cancel/item-not-found; a wrong secret → auth/forbidden.
+ */
+export function p2Answers(opts: { targets: Map<string, { domain: string; secret: string }>; dead?: ReadonlySet<string> }): AnswerFn {
+  return (p) => {
+    const from = String(p.iq.attrs.from ?? "");
+    const secret = optionFields(p).get("secret");
+    if (from.includes("/") || secret === undefined) return { kind: "error", type: "auth", condition: "forbidden" };
+    const domain = from.slice(from.indexOf("@") + 1);
+    const target = p.node === null ? undefined : opts.targets.get(p.node);
+    if (target === undefined || target.domain !== domain) return { kind: "error", type: "cancel", condition: "item-not-found" };
+    if (target.secret !== secret) return { kind: "error", type: "auth", condition: "forbidden" };
+    if (opts.dead?.has(p.node ?? "")) return { kind: "error", type: "cancel", condition: "item-not-found" };
+    return { kind: "result" };
+  };
+}
+
+export const FPUSH_FORMAT_TEXT = "Invalid push format, update your prosody community modules and make sure mod_cloud_notify is loaded";
+
+/**
+ * fpush (Monal's app server): stateless, node = device token. publish-options may hold only
+ * `pushModule` (besides FORM_TYPE); any other field, or more than 5 → wait/bad-request "Invalid
+ * push format…". A dead or blocked token → cancel/policy-violation; a transient APNs/FCM failure
+ * → cancel/bad-request; a rate-limited token → result (since 2023).
+ */
+export function fpushAnswers(opts: { dead?: ReadonlySet<string>; transient?: ReadonlySet<string>; rateLimited?: ReadonlySet<string> }): AnswerFn {
+  return (p) => {
+    const fields = [...optionFields(p).keys()].filter((k) => k !== "FORM_TYPE");
+    if (fields.length > 5 || fields.some((k) => k !== "pushModule")) return { kind: "error", type: "wait", condition: "bad-request", text: FPUSH_FORMAT_TEXT };
+    const token = p.node ?? "";
+    if (opts.dead?.has(token)) return { kind: "error", type: "cancel", condition: "policy-violation" };
+    if (opts.transient?.has(token)) return { kind: "error", type: "cancel", condition: "bad-request" };
+    return { kind: "result" }; // rate-limited tokens get a result too
+  };
+}
+
+/** A plain XEP-0357 service: `wait/<condition>` to the first `waits` publishes of each node, then results. */
+export function waitThenResult(opts: { waits: number; condition?: string }): AnswerFn {
+  const seen = new Map<string, number>();
+  return (p) => {
+    const node = p.node ?? "";
+    const n = (seen.get(node) ?? 0) + 1;
+    seen.set(node, n);
+    return n <= opts.waits ? { kind: "error", type: "wait", condition: opts.condition ?? "resource-constraint" } : { kind: "result" };
+  };
 }
 
 export interface AppService {
@@ -87,6 +150,7 @@ export async function startAppService(opts: { port: number; domain: string; secr
       }
     }
     const a = answer(received);
+    received.answer = a;
     if (a.kind === "silent") return true;
     const reply = new Element("iq", { type: a.kind, from: opts.domain, to: el.attrs.from, id: el.attrs.id });
     if (a.kind === "error") {
