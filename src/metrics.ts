@@ -90,6 +90,15 @@ export const PRODUCT_METRICS: readonly MetricSpec[] = [
     help: "Events the Prosody bridge reports it dropped while the component was disconnected.",
   },
   {
+    name: "cloud_notifyd_bridge_quarantined_events",
+    kind: "gauge",
+    help: "Events the Prosody bridge put aside because the daemon never acknowledged them (D22).",
+  },
+  { name: "cloud_notifyd_bridge_refused_events_total", kind: "counter",
+    help: "Bridge events the daemon could not use: acknowledged, logged and dropped (D22)." },
+  { name: "cloud_notifyd_bridge_resyncs_total", kind: "counter",
+    help: "Hellos sent again because the bridge's event sequence had a gap, a jump or an unknown epoch (D22)." },
+  {
     name: "cloud_notifyd_component_connected",
     kind: "gauge",
     help: "1 while the XEP-0114 component connection is established, else 0.",
@@ -103,6 +112,17 @@ export const PRODUCT_METRICS: readonly MetricSpec[] = [
     name: "cloud_notifyd_history_pruned_total",
     kind: "counter",
     help: "Push history rows deleted for being older than history_retention_days." },
+  {
+    name: "cloud_notifyd_history_rows_lost_total",
+    kind: "counter",
+    labelNames: ["table"],
+    help: "History or removal rows never written: the store refused them for too long (e.g. a full disk) or for good.",
+  },
+  {
+    name: "cloud_notifyd_removals_pruned_total",
+    kind: "counter",
+    help: "Removal records deleted: older than history_retention_days, or beyond the newest 100 per user.",
+  },
   {
     name: "cloud_notifyd_removals_total",
     kind: "counter",

@@ -24,14 +24,23 @@ local new_id = require "util.id".medium;
 local watchdog = require "util.watchdog";
 local time_now = require "util.time".now;
 local async = require "util.async";
+local sha1 = require "util.hashes".sha1;
+local rostermanager = require "core.rostermanager";
 
 local NS = "urn:cloud-notifyd:bridge:1";
-local VERSION = "2";
+local VERSION = "3";
 local NS_PUSH = "urn:xmpp:push:0";
 local NS_CLIENT = "jabber:client";
 local MAX_COPY = 64 * 1024;
-local MAX_EVENT = 512 * 1024;
-local MAX_CHILDREN = 1000;
+-- What one event stanza may hold: the daemon states its parser's limits at hello (<limits>) and
+-- every copy is cut to fit them (the defaults are the daemon's own defaults), so no message a user
+-- can send makes an event the daemon must refuse.
+local limits = { depth = 64, bytes = 1024 * 1024, copies = 1000 };
+-- An event the daemon has been sent at this many hellos in a row without acknowledging it is put
+-- aside (quarantined): logged here, counted at the next hello, never sent again.
+local MAX_REPLAYS = 5;
+-- Most offline-storage users reported in one offline-pending event (unclean-stop recovery).
+local PENDING_PER_EVENT = 100;
 
 local host = module.host;
 local component = module:get_option_string("cloud_notifyd_component");
@@ -53,6 +62,11 @@ local last_seq = 0;
 local buffer = {};
 local first_seq = 1;
 local dropped = 0;
+local quarantined = 0;
+-- The first unacknowledged seq at the last hello, and at how many hellos in a row it was first.
+local stuck_seq, stuck_hellos = nil, 0;
+-- True when this module found no record of a clean stop of the previous process (see below).
+local unclean_start = false;
 
 -- The component session that completed the last hello; events go out live only while it
 -- is still the component's current session.
@@ -69,6 +83,11 @@ local pending = {};
 local stopping = false;
 -- While the server waits for the last publishes' answers at stop: called when none is left.
 local publishes_settled = nil;
+
+-- "cloud_notify" while Prosody's own push module is loaded on this host: nothing is forwarded
+-- then (see "Companion modules" near the end, which also defines report_modules).
+local conflict = nil;
+local report_modules;
 
 local function log_line(level, fmt, ...)
 	module:log(level, fmt, ...);
@@ -129,18 +148,52 @@ local function stub_of(element, depth)
 	return stub;
 end
 
--- The smallest stand-in that still classifies (B18–B23): root attributes, a one-character
--- body if there was one, and each direct child as an empty element (encryption markers, JMI).
+-- The smallest stand-in that still classifies (B18–B23): the root's addressing attributes, a
+-- one-character body if there was one, and its first direct children as empty elements
+-- (encryption markers, JMI). Bounded whatever the stanza: 5 attributes, 64 children.
+local MARKER_ATTRS = { "xmlns", "to", "from", "type", "id" };
+-- An attribute kept in a marker: as is up to 3071 bytes (a JID's limit), else its SHA-1, so that
+-- two different oversized stanzas never look alike to the daemon's dedupe (D8).
+local function short(value)
+	if type(value) ~= "string" then return nil; end
+	if #value <= 3071 then return value; end
+	return "sha1-" .. sha1(value, true);
+end
 local function marker_of(stanza)
-	local marker = st.stanza(stanza.name, stanza.attr);
-	for _, child in ipairs(stanza.tags) do
+	local attrs = {};
+	for _, name in ipairs(MARKER_ATTRS) do attrs[name] = short(stanza.attr[name]); end
+	local marker = st.stanza(stanza.name, attrs);
+	for i, child in ipairs(stanza.tags) do
+		if i > 64 then break; end
 		if child.name == "body" then
 			marker:tag("body"):text(child:get_text() ~= "" and "…" or ""):up();
-		else
-			marker:tag(child.name, { xmlns = child.attr.xmlns }):up();
+		elseif #child.name <= 256 then
+			marker:tag(child.name, { xmlns = short(child.attr.xmlns) }):up();
 		end
 	end
 	return marker;
+end
+
+-- True when `element` nests deeper than `levels` (itself = 1). Stops at the limit.
+local function deeper_than(element, levels)
+	if levels <= 0 then return true; end
+	for _, child in ipairs(element.tags) do
+		if deeper_than(child, levels - 1) then return true; end
+	end
+	return false;
+end
+
+-- A copy of `element` down to `levels` levels; deeper elements are left out.
+local function shallow_of(element, levels)
+	local copy = st.stanza(element.name, element.attr);
+	for _, child in ipairs(element) do
+		if type(child) == "string" then
+			copy:text(child);
+		elseif levels > 1 then
+			copy:add_child(shallow_of(child, levels - 1));
+		end
+	end
+	return copy;
 end
 
 -- A stanza serialised as it would appear inside an event: with xmlns='jabber:client' on its
@@ -155,8 +208,13 @@ local function client_text(stanza)
 	return text;
 end
 
--- The stanza as text for an event, shrunk when it is over MAX_COPY bytes (stub, then marker).
-local function bounded_text(stanza)
+-- The stanza as text for an event, under `level` (default 2: <message><event>) levels, cut to the
+-- daemon's nesting limit and shrunk when it is over MAX_COPY bytes (stub, then marker).
+local function bounded_text(stanza, level)
+	local levels = limits.depth - (level or 2);
+	if deeper_than(stanza, levels) then
+		stanza = shallow_of(copy_of(stanza), levels);
+	end
 	local text = client_text(stanza);
 	if #text <= MAX_COPY then return text; end
 	local copy = copy_of(stanza);
@@ -206,16 +264,67 @@ local function trim_buffer()
 	end
 end
 
-local function emit(event_type, attrs, children)
-	-- One event must stay far below the daemon's 1 MiB stanza limit, or it would be refused and
-	-- replayed forever: full copies up to MAX_EVENT bytes, then markers, at most MAX_CHILDREN.
+-- Roster knowledge for the ignore-unknown push filter (E3.1, bridge-protocol.md §2 `contacts`):
+-- computed only while the daemon announces that filter. For an online user the roster is a table
+-- in memory; for an offline one rostermanager keeps the last 1024 loaded rosters in a cache, so
+-- a storage read happens only on a miss. One lookup per distinct sender of an event.
+local NS_FILTER_UNKNOWN = "tigase:push:filter:ignore-unknown:0";
+local CONTACT_EVENTS = { offline = true, archived = true, ["groupchat-bare"] = true,
+	["stanza-queued"] = true, ["hibernation-started"] = true, ["ack-delayed"] = true };
+local contact_features, contacts_wanted = nil, false;
+
+local function wants_contacts()
+	if contact_features ~= announced_features then
+		contact_features, contacts_wanted = announced_features, false;
+		for _, var in ipairs(announced_features) do
+			if var == NS_FILTER_UNKNOWN then contacts_wanted = true; end
+		end
+	end
+	return contacts_wanted;
+end
+
+-- The bare sender of a message copy: a received carbon's inner message's, else its own.
+local function sender_of(stanza)
+	local received = stanza:get_child("received", "urn:xmpp:carbons:2");
+	local forwarded = received and received:get_child("forwarded", "urn:xmpp:forward:0");
+	if forwarded then
+		local inner = child_named(forwarded, "message");
+		if inner then stanza = inner; end
+	end
+	return stanza.attr.from and jid_bare(stanza.attr.from);
+end
+
+-- Space-separated bare JIDs of the message senders that are in `user`'s roster with a from/both
+-- subscription; nil (unknown) when the daemon does not filter by it or a roster could not be read.
+local function contacts_of(user, children)
+	if not wants_contacts() then return nil; end
+	local own = user .. "@" .. host;
+	local seen, list = {}, {};
+	for _, child in ipairs(children or {}) do
+		local sender = child.name == "message" and sender_of(child);
+		if sender and sender ~= own and seen[sender] == nil then
+			local ok, subscribed, err = pcall(rostermanager.is_contact_subscribed, user, host, sender);
+			if not ok or err then return nil; end
+			seen[sender] = subscribed and true or false;
+			if subscribed then list[#list + 1] = sender; end
+		end
+	end
+	return table.concat(list, " ");
+end
+
+-- `level` (default 2): the levels above the children in the event stanza (<message><event>).
+local function emit(event_type, attrs, children, level)
+	if conflict and event_type ~= "publish-result" then return; end
+	if CONTACT_EVENTS[event_type] and attrs.user then attrs.contacts = contacts_of(attrs.user, children); end
+	-- One event must stay within the daemon's limits (stated at hello), or it would be refused:
+	-- full copies up to half the size limit, then markers (bounded), at most `limits.copies`.
 	local parts = {};
-	local budget = MAX_EVENT;
+	local budget = limits.bytes // 2;
 	for i, child in ipairs(children or {}) do
-		if i > MAX_CHILDREN then break; end
+		if i > limits.copies then break; end
 		local text;
 		if budget > 0 then
-			text = bounded_text(child);
+			text = bounded_text(child, level);
 			budget = budget - #text;
 		else
 			text = tostring(marker_of(copy_of(child)));
@@ -239,6 +348,27 @@ end
 
 local function replay()
 	for seq = first_seq, last_seq do send_event(seq); end
+end
+
+-- Called at each hello, before the replay. The daemon acknowledges (or refuses, and still
+-- acknowledges) every event it can parse; one that is still first after MAX_REPLAYS hellos in a
+-- row kept breaking the link (a stream-level fault on the daemon's side). It is put aside so that
+-- the events behind it flow again: logged without its content, counted in every hello result.
+local function quarantine_stuck()
+	if first_seq > last_seq then stuck_seq, stuck_hellos = nil, 0; return; end
+	if stuck_seq == first_seq then
+		stuck_hellos = stuck_hellos + 1;
+	else
+		stuck_seq, stuck_hellos = first_seq, 1;
+	end
+	if stuck_hellos <= MAX_REPLAYS then return; end
+	local event = buffer[first_seq];
+	log_line("error", "Quarantined event %d (%s, %d bytes): the daemon did not acknowledge it in %d connections",
+		first_seq, event and event.type or "?", event and #event.payload or 0, MAX_REPLAYS);
+	buffer[first_seq] = nil;
+	first_seq = first_seq + 1;
+	quarantined = quarantined + 1;
+	stuck_seq, stuck_hellos = first_seq, 1;
 end
 
 local function session_attrs(session)
@@ -333,6 +463,7 @@ end, 1);
 -- Account disco ---------------------------------------------------------------------------
 
 module:hook("account-disco-info", function(event)
+	if conflict then return; end -- mod_cloud_notify announces urn:xmpp:push:0 itself
 	local reply = event.reply;
 	local seen = { [NS_PUSH] = true };
 	reply:tag("feature", { var = NS_PUSH }):up();
@@ -403,6 +534,7 @@ local function strip_client_ns(element)
 end
 
 local function forward_client_iq(event)
+	if conflict then return; end -- let mod_cloud_notify answer
 	local origin, stanza = event.origin, event.stanza;
 	if origin.type ~= "c2s" or not origin.username then return; end
 	local bare = origin.username .. "@" .. origin.host;
@@ -489,11 +621,25 @@ module:hook("iq-get/host/" .. NS .. ":hello", function(event)
 		if feature.attr.var then features[#features + 1] = feature.attr.var; end
 	end
 	announced_features = features;
+	local stated = hello:get_child("limits");
+	if stated then
+		-- The daemon's parser limits for one event stanza; events from now on are cut to fit them.
+		limits = {
+			depth = math.max(8, math.min(tonumber(stated.attr.depth) or limits.depth, 1000)),
+			bytes = math.max(64 * 1024, math.min(tonumber(stated.attr.bytes) or limits.bytes, 64 * 1024 * 1024)),
+			copies = math.max(16, math.min(tonumber(stated.attr.copies) or limits.copies, 100000)),
+		};
+	end
+	quarantine_stuck();
 
 	local reply = st.reply(stanza):tag("hello", {
 		xmlns = NS; version = VERSION; epoch = epoch;
 		server = "Prosody " .. tostring(prosody.version);
 		dropped = string.format("%d", dropped);
+		conflict = conflict;
+		quarantined = string.format("%d", quarantined);
+		first = string.format("%d", first_seq);
+		unclean = unclean_start and "true" or nil;
 	});
 	for user, user_sessions in pairs(prosody.hosts[host].sessions or {}) do
 		for _, session in pairs(user_sessions.sessions or {}) do
@@ -517,6 +663,7 @@ module:hook("iq-get/host/" .. NS .. ":hello", function(event)
 		local buffered = buffer[seq];
 		if buffered and buffered.publish then reply:tag("publish", { id = buffered.publish }):up(); end
 	end
+	report_modules(reply);
 	if dropped > 0 then
 		log_line("warn", "Daemon connected; %d events were dropped while the buffer was full", dropped);
 	end
@@ -641,9 +788,16 @@ module:hook("iq-set/host/" .. NS .. ":hello", refuse);
 local buffer_store = module:open_store("cloud_notifyd_buffer");
 local saved = false;
 
+-- A record of whether the previous process stopped cleanly: `running` is set at load and cleared
+-- once the buffer is saved at a clean stop or unload. Found set at load, the previous process died
+-- (kill -9, crash, power loss) with its unacknowledged events, so the bridge reports what offline
+-- storage holds instead (recover_offline below).
+local state_store = module:open_store("cloud_notifyd_state");
+
 local function save_buffer()
 	if saved then return; end
 	saved = true;
+	state_store:set(nil, { running = false });
 	local items = {};
 	for seq = first_seq, last_seq do
 		local event = buffer[seq];
@@ -658,22 +812,13 @@ local function save_buffer()
 	end
 end
 
--- A saved event, in this version's form ({ type, attrs, payload } texts) or the first
--- version's (a preserialised <message><event/></message>).
+-- A saved event ({ type, attrs, payload } texts); anything else is not ours and is skipped.
 local function saved_event(item)
 	if type(item) ~= "table" then return nil; end
 	if type(item.type) == "string" and type(item.attrs) == "string" and type(item.payload) == "string" then
 		return { type = item.type, attrs = item.attrs, payload = item.payload, publish = item.publish };
 	end
-	local stanza = item.name and st.deserialize(item);
-	local ev = stanza and stanza:get_child("event", NS);
-	if not (ev and ev.attr.type) then return nil; end
-	local attrs, parts = {}, {};
-	for k, v in pairs(ev.attr) do
-		if k ~= "xmlns" and k ~= "epoch" and k ~= "seq" and k ~= "type" then attrs[k] = v; end
-	end
-	for _, child in ipairs(ev.tags) do parts[#parts + 1] = tostring(child); end
-	return { type = ev.attr.type, attrs = attrs_text(attrs), payload = table.concat(parts) };
+	return nil;
 end
 
 local function restore_buffer()
@@ -740,10 +885,181 @@ module:hook_global("server-stopping", settle_publishes, -900);
 module:hook_global("server-stopping", save_buffer, -1000);
 restore_buffer();
 
+-- Unclean-stop recovery: every user with messages in offline storage is reported to the daemon in
+-- offline-pending events (PENDING_PER_EVENT users each: the count, when the newest was stored,
+-- and a copy of it), which pushes each one that has a registration and was not pushed since
+-- (docs/bridge-protocol.md §2). Those messages' own offline events may have died unacknowledged
+-- with the previous process; without this their phones would never be woken. Cost: one read of
+-- each such user's offline store, once after an unclean stop (not at every start), spread over
+-- timer ticks: 100k users took about 30 s on a small VM (bench/recovery-scan.ts).
+local RECOVERY_USERS_PER_TICK = 200;
+local function recover_offline()
+	local offline_store = module:open_store("offline", "archive");
+	if not offline_store.users then
+		log_line("warn", "Cannot list offline storage after an unclean stop: the storage driver has no users()");
+		return;
+	end
+	-- users() returns a generic-for iterator and its state (datamanager's lfs.dir iterator needs it)
+	local users, users_state, control = offline_store:users();
+	local started, reported, batch = time_now(), 0, {};
+	local function flush()
+		if #batch == 0 then return; end
+		emit("offline-pending", {}, batch);
+		batch = {};
+	end
+	-- Each user's offline list is read whole (about 0.3 ms with internal storage): a few hundred
+	-- per timer tick keep the server answering its clients while a large host is scanned.
+	local function step()
+		for _ = 1, RECOVERY_USERS_PER_TICK do
+			local user = users(users_state, control);
+			if user == nil then
+				flush();
+				log_line("warn", "The previous Prosody stopped without saving its events: reported %d users with offline messages to the daemon (%.2fs)",
+					reported, time_now() - started);
+				return nil;
+			end
+			control = user;
+			-- One pass, oldest to newest (0.12's `total` and 13's lazy lists differ; this works on both).
+			local iter = offline_store:find(user, nil);
+			local count, stanza, when = 0, nil, nil;
+			if iter then
+				for _, item, item_when in iter do
+					count, stanza, when = count + 1, item, item_when;
+				end
+			end
+			if count > 0 then
+				local pending = st.stanza("pending", {
+					xmlns = NS, user = user,
+					count = string.format("%d", count),
+					latest = string.format("%d", math.floor((tonumber(when) or 0) * 1000)),
+				});
+				if type(stanza) == "table" and stanza.name then pending:add_child(copy_of(stanza)); end
+				batch[#batch + 1] = pending;
+				reported = reported + 1;
+				if #batch >= PENDING_PER_EVENT then flush(); end
+			end
+		end
+		return 0.001; -- run again on the next timer tick
+	end
+	module:add_timer(0, step);
+end
+
+do
+	local previous = state_store:get(nil);
+	unclean_start = type(previous) == "table" and previous.running == true;
+	state_store:set(nil, { running = true });
+	if unclean_start then module:add_timer(0, recover_offline); end
+end
+
 function module.unload()
 	settle_publishes();
 	save_buffer();
 	for id in pairs(pending) do pending[id] = nil; end
 end
+
+-- Companion modules and the cloud_notify conflict (bridge-protocol.md §1, §7) ---------------
+-- Prosody's own mod_cloud_notify on this host would answer enable/disable and push as well
+-- (Prosody 13's stock configuration enables it globally). While it is loaded here the bridge
+-- forwards no client IQ and no event, so Prosody's module answers and pushes alone, never both;
+-- it logs one error line naming the fix and tells the daemon (hello `conflict`, `<modules>`
+-- message), whose /readyz then says why it is not ready. Checked at load and on every
+-- module-loaded / module-unloaded: a host's modules load in no fixed order. Not a
+-- `--% conflicts: mod_cloud_notify` header: 13's modulemanager tests it against the core
+-- features, where "mod_cloud_notify" is always listed (bundled), so the bridge would never load
+-- on 13, even with cloud_notify disabled, and nobody would be told why on the daemon's side.
+-- The same report lists whether the modules the push behaviour relies on are loaded.
+
+local modulemanager = require "core.modulemanager";
+local COMPANIONS = { "smacks", "mam", "carbons", "offline" };
+local WATCHED = { cloud_notify = true, smacks = true, mam = true, carbons = true, offline = true };
+local last_report = nil;
+
+local function loaded_here(name)
+	return modulemanager.is_loaded(host, name) and true or false;
+end
+
+local function module_report()
+	local children = {};
+	for _, name in ipairs(COMPANIONS) do
+		children[#children + 1] = st.stanza("module", { xmlns = NS, name = name, loaded = loaded_here(name) and "true" or "false" });
+	end
+	return children;
+end
+
+report_modules = function(parent)
+	for _, child in ipairs(module_report()) do parent:add_child(child); end
+	return parent;
+end
+
+local function check_modules(announce)
+	local now_conflict = loaded_here("cloud_notify") and "cloud_notify" or nil;
+	if now_conflict and not conflict then
+		log_line("error", "Cannot push beside mod_cloud_notify on %s: add modules_disabled = { \"cloud_notify\" } to VirtualHost \"%s\" (or remove \"cloud_notify\" from modules_enabled) and restart Prosody; until then mod_cloud_notify pushes alone", host, host);
+	elseif conflict and not now_conflict then
+		log_line("info", "mod_cloud_notify is no longer loaded on %s: forwarding to the daemon again", host);
+	end
+	conflict = now_conflict;
+	local children = module_report();
+	local parts = { conflict or "" };
+	for _, child in ipairs(children) do parts[#parts + 1] = child.attr.name .. "=" .. child.attr.loaded; end
+	local report = table.concat(parts, ",");
+	if report == last_report then return; end
+	last_report = report;
+	-- Sent live only, never buffered or replayed: the state of the moment, and every hello
+	-- reports it afresh (a replayed older report would undo a newer one).
+	if announce and is_ready() then
+		local message = st.message({ from = host, to = component }):tag("modules", { xmlns = NS, conflict = conflict });
+		for _, child in ipairs(children) do message:add_child(child); end
+		ready_session.send(message);
+	end
+end
+
+local function module_changed(event)
+	if WATCHED[event.module] then check_modules(true); end
+end
+module:hook("module-loaded", module_changed);
+module:hook("module-unloaded", module_changed);
+check_modules(false);
+
+-- Account lifecycle (Prosody 13: core/usermanager.lua fires these on prosody.events) --------
+-- user-disabled (an admin, or mod_user_account_management's grace period before deletion)
+-- suspends the user's pushes in the daemon; user-enabled resumes them. 0.12 never fires them.
+
+module:hook_global("user-disabled", function(event)
+	if event.host ~= module.host or not event.username then return; end
+	emit("user-disabled", { user = event.username });
+end, 1);
+
+module:hook_global("user-enabled", function(event)
+	if event.host ~= module.host or not event.username then return; end
+	emit("user-enabled", { user = event.username });
+end, 1);
+
+-- cloud-notify-ping from any other module ---------------------------------------------------
+-- module:fire_event("cloud-notify-ping", { user = "alice", push_services = ... }): as with
+-- mod_cloud_notify, a push without a stanza to all the user's registrations, or only to those
+-- in push_services (mod_cloud_notify's push store shape: identifier "jid<node" → { jid, node }).
+
+module:hook("cloud-notify-ping", function(event)
+	local user = event.user;
+	if type(user) ~= "string" or user == "" then return; end
+	local services = event.push_services;
+	if type(services) ~= "table" then
+		emit("ping", { user = user, all = "true" });
+		return;
+	end
+	local children = {};
+	for identifier, info in pairs(services) do
+		local attrs = { xmlns = NS };
+		if type(identifier) == "string" then attrs.identifier = identifier; end
+		if type(info) == "table" then
+			attrs.jid = type(info.jid) == "string" and info.jid or nil;
+			attrs.node = type(info.node) == "string" and info.node or nil;
+		end
+		if attrs.identifier or attrs.jid then children[#children + 1] = st.stanza("endpoint", attrs); end
+	end
+	if #children == 0 then return; end -- an empty list pushes to nobody (as mod_cloud_notify)
+	emit("ping", { user = user }, children);
+end, 1);
 
 log_line("info", "Bridge to %s loaded (epoch %s)", component, epoch);

@@ -1,6 +1,7 @@
 /**
  * Server-side trigger paths that push to several registrations: offline (B37), archive
- * (B36), bare groupchat (B38) and the admin ping (B39).
+ * (B36), bare groupchat (B38), the admin ping (B39) and the recovery of offline messages after
+ * an unclean Prosody stop (D21).
  * @module
  */
 import type { CoreState, RegEntry, UserState } from "./state.ts";
@@ -20,6 +21,31 @@ function pushAll(state: CoreState, u: UserState, entries: Iterable<RegEntry>, co
 export function offline(state: CoreState, event: E<"offline">, actions: Action[]): void {
   const u = touchUser(state, event.user);
   pushAll(state, u, u.regs.values(), event.copy, "offline", event.now, actions);
+}
+
+/**
+ * D21: after an unclean Prosody stop the bridge reports each user with messages in offline
+ * storage; their own offline events may have died with Prosody unacknowledged. Push once to all
+ * registrations unless the user's last push is newer than the newest stored message (by more
+ * than a second: offline storage keeps whole seconds, and a second wake is harmless where a
+ * missed one is the bug). With a copy of the newest message the push is classified as usual and
+ * D8 skips it where that very stanza was pushed already; without one it counts as important.
+ */
+export function offlinePending(state: CoreState, event: E<"offline-pending">, actions: Action[]): void {
+  const u = touchUser(state, event.user);
+  if (u.regs.size === 0) return;
+  if (event.lastPushAt !== null && event.lastPushAt >= event.latestAt + 1000) {
+    actions.push({ type: "metric", name: "recovered_skipped_total" });
+    return;
+  }
+  if (event.copy !== null) {
+    pushAll(state, u, u.regs.values(), event.copy, "recovered", event.now, actions);
+    return;
+  }
+  for (const entry of u.regs.values()) {
+    entry.count++;
+    pushTo(state, u, entry, { stanza: null, important: true, trigger: "recovered", now: event.now }, actions);
+  }
 }
 
 /** B38: a groupchat message to the bare JID: push to all registrations. */

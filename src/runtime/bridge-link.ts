@@ -2,15 +2,23 @@
  * The daemon's side of the bridge protocol (docs/bridge-protocol.md): hello and version check
  * on every (re)connect, (epoch, seq) deduplication of replayed events, acknowledgements, and
  * routing of every inbound stanza to the runtime.
+ *
+ * Sequence numbers must be exactly the next one expected in the hello's epoch: a replayed event
+ * (seq already seen) is a duplicate; a gap, a jump or an unknown epoch is a protocol error,
+ * answered by a new hello (resync: the bridge replays what it holds, and its hello says from which
+ * seq), never by dropping events silently. An event the daemon cannot use is acknowledged,
+ * counted and logged, so that no single stanza can stop the pipeline.
  * @module
  */
 import type { Element } from "ltx";
 
+import { assertNever } from "../assert-never.ts";
 import type { Event } from "../core/types.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { BRIDGE_VERSION } from "../xmpp/ns.ts";
-import { parseInbound, type HelloSession } from "../xmpp/parse-bridge.ts";
+import { type Inbound, type ModuleReport, parseInbound, refusedEvent } from "../xmpp/parse-bridge.ts";
+import { refusalReply } from "../xmpp/refusals.ts";
 import { renderAck, renderHello } from "../xmpp/render.ts";
 import type { Runtime } from "./runtime.ts";
 
@@ -30,15 +38,19 @@ export interface BridgeLinkOptions {
   host: string;
   componentDomain: string;
   features: readonly string[];
+  /** What the component stream's parser accepts in one stanza; stated in every hello. */
+  limits: { depth: number; bytes: number; copies: number };
   now?: () => number;
+  /** The bridge's report of its host's modules (hello and `modules` events; bridge-modules.ts). */
+  onModules?: (report: ModuleReport) => void;
 }
 
 export interface BridgeLink {
   /** Call when the component stream is authenticated: sends hello. */
   online(): void;
   offline(reason: string): void;
-  /** Every stanza from the component stream. */
-  receive(el: Element): void;
+  /** Every stanza from the component stream; `refused` when the stream parser had to cut it. */
+  receive(el: Element, refused?: string): void;
   status(): BridgeStatus;
   stop(): void;
 }
@@ -55,6 +67,10 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
   let processedSeq = 0;
   let ackedSeq = 0;
   let ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A resync hello is out: events are ignored until its result (the bridge replays them then). */
+  let resyncing = false;
+  /** The epoch whose unclean-stop report was logged already. */
+  let uncleanEpoch: string | null = null;
   /** When the current stream came online: publishes sent before it are re-sent after hello. */
   let onlineAt = 0;
 
@@ -72,23 +88,52 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
     else if (ackTimer === null) ackTimer = setTimeout(sendAck, ACK_DELAY_MS);
   }
 
-  function onEvent(eventEpoch: string, seq: number, event: Event): void {
-    if (eventEpoch !== epoch) {
-      // A new bridge epoch (Prosody or the module restarted): its sequence starts again.
-      epoch = eventEpoch;
-      lastSeq = processedSeq = ackedSeq = 0;
-    }
-    if (seq <= lastSeq) {
+  /** Whether an event with this epoch and seq is the next one; a duplicate or a protocol error is handled here. */
+  function next(eventEpoch: string, seq: number): boolean {
+    if (resyncing || helloId === null) return false;
+    if (eventEpoch === epoch && seq <= lastSeq) {
       metrics.inc("cloud_notifyd_bridge_duplicate_events_total");
       processed(eventEpoch, seq);
-      return;
+      return false;
+    }
+    if (eventEpoch !== epoch || seq !== lastSeq + 1) {
+      resync(eventEpoch !== epoch ? "event from an unknown epoch" : `expected seq ${lastSeq + 1}, got ${seq}`);
+      return false;
     }
     lastSeq = seq;
+    return true;
+  }
+
+  function resync(reason: string): void {
+    metrics.inc("cloud_notifyd_bridge_resyncs_total");
+    log.warn("bridge sequence broken: asking the bridge to resynchronise", { reason });
+    resyncing = true;
+    sendHello();
+  }
+
+  function onEvent(eventEpoch: string, seq: number, event: Event): void {
+    if (!next(eventEpoch, seq)) return;
     metrics.inc("cloud_notifyd_events_total", { type: event.type });
     runtime.post(event, () => processed(eventEpoch, seq));
   }
 
-  function onHello(version: string, helloEpoch: string, server: string | null, dropped: number, sessions: HelloSession[], known: string[]): void {
+  function onEvents(eventEpoch: string, seq: number, events: Event[]): void {
+    if (!next(eventEpoch, seq)) return;
+    for (const event of events) metrics.inc("cloud_notifyd_events_total", { type: event.type });
+    events.forEach((event, i) => runtime.post(event, i === events.length - 1 ? () => processed(eventEpoch, seq) : undefined));
+    if (events.length === 0) runtime.barrier(() => processed(eventEpoch, seq));
+  }
+
+  /** An event the daemon cannot use: acknowledged in order (after the events before it), counted, logged. */
+  function onRefused(eventEpoch: string, seq: number, reason: string): void {
+    if (!next(eventEpoch, seq)) return;
+    metrics.inc("cloud_notifyd_bridge_refused_events_total");
+    log.warn("bridge event refused", { seq, reason });
+    runtime.barrier(() => processed(eventEpoch, seq));
+  }
+
+  function onHello(hello: Extract<Inbound, { kind: "hello-result" }>): void {
+    const { version, epoch: helloEpoch, server, dropped, sessions, known } = hello;
     if (version !== BRIDGE_VERSION) {
       const reason = `bridge speaks protocol version ${version}, daemon needs ${BRIDGE_VERSION}`;
       status = { state: "incompatible", reason };
@@ -99,8 +144,18 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
       epoch = helloEpoch;
       lastSeq = processedSeq = ackedSeq = 0;
     }
+    resyncing = false;
+    // Events before `first` were acknowledged, dropped (buffer full) or quarantined by the bridge:
+    // the replay starts there.
+    if (hello.first !== null && hello.first - 1 > lastSeq) lastSeq = processedSeq = hello.first - 1;
     metrics.set("cloud_notifyd_bridge_dropped_events", dropped);
+    metrics.set("cloud_notifyd_bridge_quarantined_events", hello.quarantined);
     if (dropped > 0) log.warn("bridge dropped events while the daemon was away", { dropped });
+    if (hello.quarantined > 0) log.warn("bridge quarantined events that kept breaking the link", { quarantined: hello.quarantined });
+    if (hello.unclean && uncleanEpoch !== helloEpoch) {
+      uncleanEpoch = helloEpoch;
+      log.warn("Prosody stopped uncleanly before this start: the bridge reports users with offline messages, and each one not pushed since is pushed once", { epoch: helloEpoch });
+    }
     status = { state: "ready", epoch: helloEpoch, server };
     sendAck(); // events processed before a reconnect were maybe never acknowledged
     log.info("bridge ready", { server, epoch: helloEpoch, sessions: sessions.length });
@@ -125,11 +180,21 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
     });
   }
 
-  function receive(el: Element): void {
-    const inbound = parseInbound(el, { ...ctx, now: now() });
+  function receive(el: Element, refused?: string): void {
+    const parseCtx = { ...ctx, now: now() };
+    const inbound = refused === undefined ? parseInbound(el, parseCtx) : refusedEvent(el, refused, parseCtx);
     switch (inbound.kind) {
       case "event":
         onEvent(inbound.epoch, inbound.seq, inbound.event);
+        return;
+      case "event-batch":
+        onEvents(inbound.epoch, inbound.seq, inbound.events);
+        return;
+      case "refused-event":
+        onRefused(inbound.epoch, inbound.seq, inbound.reason);
+        return;
+      case "modules":
+        opts.onModules?.(inbound.report); // bridge status, not for the core
         return;
       case "request":
         metrics.inc("cloud_notifyd_client_requests_total", { kind: inbound.event.type, outcome: "received" });
@@ -137,7 +202,8 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         return;
       case "hello-result":
         if (inbound.iqId !== helloId) return;
-        onHello(inbound.version, inbound.epoch, inbound.server, inbound.dropped, inbound.sessions, inbound.known);
+        onHello(inbound);
+        if (inbound.version === BRIDGE_VERSION) opts.onModules?.(inbound.modules);
         return;
       case "publish-reply":
         runtime.post(
@@ -154,13 +220,12 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
               },
         );
         return;
-      case "publish-timeout":
-        // The core's own deadline (D11) records the timeout; nothing to do here.
-        return;
       case "iq-error":
         if (inbound.iqId === helloId) {
-          status = { state: "incompatible", reason: `hello refused: ${inbound.errorType}/${inbound.condition}` };
-          log.error("bridge refused hello", { condition: inbound.condition, text: inbound.text });
+          // A bridge of another protocol version answers feature-not-implemented, naming its version.
+          const hint = inbound.condition === "feature-not-implemented" ? `: ${inbound.text ?? "another protocol version"}; this daemon speaks version ${BRIDGE_VERSION}, install its bridge with: cloud-notifyd bridge install DIR` : "";
+          status = { state: "incompatible", reason: `hello refused: ${inbound.errorType}/${inbound.condition}${hint}` };
+          log.error(`Cannot use the bridge: hello refused: ${inbound.errorType}/${inbound.condition}${hint}`);
         } else {
           log.warn("bridge command failed", { id: inbound.iqId, error: `${inbound.errorType}/${inbound.condition}`, text: inbound.text });
         }
@@ -171,25 +236,31 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         send(inbound.reply);
         return;
       case "invalid":
-        if (inbound.reply !== null) send(inbound.reply);
+        if (inbound.refusal !== null) send(refusalReply(inbound.refusal));
         metrics.inc("cloud_notifyd_invalid_stanzas_total");
         log.warn("invalid stanza", { reason: inbound.reason });
         return;
       default:
-        return assertNever(inbound);
+        return assertNever(inbound, "route stanza");
     }
+  }
+
+  function sendHello(): void {
+    helloId = `hello-${++helloCounter}`;
+    send(renderHello({ ...ctx, iqId: helloId, features: opts.features, limits: opts.limits }));
   }
 
   return {
     online() {
       onlineAt = now();
-      helloId = `hello-${++helloCounter}`;
+      resyncing = false;
       status = { state: "waiting", reason: "waiting for the bridge's hello" };
-      send(renderHello({ ...ctx, iqId: helloId, features: opts.features }));
+      sendHello();
     },
     offline(reason) {
       status = { state: "waiting", reason: `component not connected: ${reason}` };
       helloId = null;
+      resyncing = false;
       // An ack may have been lost with the stream: acknowledge again after the next hello.
       ackedSeq = 0;
     },
@@ -199,8 +270,4 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
       sendAck();
     },
   };
-}
-
-function assertNever(x: never): never {
-  throw new Error(`Cannot route stanza: unknown ${JSON.stringify(x)}`);
 }

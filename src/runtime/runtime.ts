@@ -10,6 +10,7 @@
  */
 import type { Element } from "ltx";
 
+import { assertNever } from "../assert-never.ts";
 import { isLoaded } from "../core/state.ts";
 import { step } from "../core/step.ts";
 import type { CoreState } from "../core/state.ts";
@@ -43,6 +44,8 @@ export interface Runtime {
   dispatch(event: Event): Promise<void>;
   /** Same as dispatch, for the hot path: calls `done` (if given) once handled, no promise made. */
   post(event: Event, done?: () => void): void;
+  /** Calls `done` once every event queued before this call is handled. */
+  barrier(done: () => void): void;
   /** Observe every action the core returns (admin test pushes, tests). Returns an unsubscribe. */
   onAction(fn: ActionListener): () => void;
   readonly state: CoreState;
@@ -57,7 +60,8 @@ export interface Runtime {
 }
 
 interface Job {
-  event: Event;
+  /** null: a barrier, only `done` runs. */
+  event: Event | null;
   done: (() => void) | undefined;
 }
 
@@ -95,14 +99,19 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     draining = true;
     while (head < jobs.length) {
       const job = jobs[head++]!;
+      const event = job.event;
+      if (event === null) {
+        finish(job);
+        continue;
+      }
       let pending: Promise<void> | undefined;
       try {
-        pending = handle(job.event);
+        pending = handle(event);
       } catch (err) {
-        eventFailed(job.event, err);
+        eventFailed(event, err);
       }
       if (pending !== undefined) {
-        pending.then(undefined, (err: unknown) => eventFailed(job.event, err)).then(() => {
+        pending.then(undefined, (err: unknown) => eventFailed(event, err)).then(() => {
           finish(job);
           drain();
         });
@@ -122,7 +131,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     try {
       job.done?.(); // runs inside the loop: a throwing callback must not stop the queue
     } catch (err) {
-      eventFailed(job.event, err);
+      log.error("event callback failed", { event: job.event?.type ?? "barrier", error: errorText(err) });
     }
     if (head > 1024 && head * 2 > jobs.length) {
       jobs.splice(0, head);
@@ -141,9 +150,23 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
 
   /** Handles one event: undefined when done synchronously, else a promise of its end. */
   function handle(event: Event): Promise<void> | undefined {
+    if (event.type === "offline-pending" && event.lastPushAt === null) return withLastPush(event);
     const user = userOf(event);
     if (user !== null && !isLoaded(state, user)) return loadThenRun(user, event);
     return run(event);
+  }
+
+  /** D21: the core compares the newest offline message with the user's last push, from the history. */
+  async function withLastPush(event: Extract<Event, { type: "offline-pending" }>): Promise<void> {
+    let lastPushAt: number | null = null;
+    try {
+      await history.flush();
+      const rows = await store.listHistory({ user: event.user, limit: 20 });
+      lastPushAt = rows.find((r) => r.outcome === "sent" || r.outcome === "ok" || r.outcome === "retried")?.at ?? null;
+    } catch (err) {
+      log.warn("cannot read push history: pushing the recovered offline messages anyway", { user: event.user, error: errorText(err) });
+    }
+    await handle({ ...event, lastPushAt: lastPushAt ?? Number.NEGATIVE_INFINITY });
   }
 
   async function loadThenRun(user: string, event: Event): Promise<void> {
@@ -211,14 +234,16 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         log[action.level](action.msg, action.fields);
         return;
       default:
-        return assertNever(action);
+        return assertNever(action, "execute action");
     }
   }
 
   function countPush(h: Extract<Action, { type: "history" }>): void {
     metrics.inc("cloud_notifyd_pushes_total", { trigger: h.trigger ?? "none", outcome: h.outcome });
     if (h.latencyMs !== undefined) metrics.observe("cloud_notifyd_publish_latency_seconds", h.latencyMs / 1000);
-    if (h.outcome === "error" && h.error) {
+    // Every error reply once, whether final, retried or superseded (D19): those rows carry the
+    // reply's latency; a timeout's, a veto's and a cancelled retry's second row do not.
+    if (h.error && h.latencyMs !== undefined) {
       const cut = h.error.indexOf("/");
       metrics.inc("cloud_notifyd_publish_errors_total", { type: h.error.slice(0, cut), condition: h.error.slice(cut + 1) });
     }
@@ -253,6 +278,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   return {
     dispatch,
     post,
+    barrier(done) {
+      jobs.push({ event: null, done });
+      if (!draining) drain();
+    },
     onAction(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
@@ -285,8 +314,4 @@ function coreMetricName(name: string): string {
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function assertNever(x: never): never {
-  throw new Error(`Cannot execute action: unknown ${JSON.stringify(x)}`);
 }

@@ -13,6 +13,7 @@ export function userOf(event: Event): string | null {
     case "session-started":
       return event.session.user;
     case "offline":
+    case "offline-pending":
     case "archived":
     case "groupchat-bare":
     case "session-ended":

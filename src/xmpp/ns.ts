@@ -4,12 +4,12 @@
  * @module
  */
 
-/** XEP-0357 Push Notifications. */
-export const NS_PUSH = "urn:xmpp:push:0";
+/** XEP-0357 Push Notifications; its home is the core (the core imports nothing from xmpp/). */
+export { NS_PUSH } from "../core/features.ts";
 /** Our bridge protocol namespace (docs/bridge-protocol.md); the protocol version is BRIDGE_VERSION. */
 export const NS_BRIDGE = "urn:cloud-notifyd:bridge:1";
 /** The bridge protocol version we speak (the `version` attribute of `<hello>`). */
-export const BRIDGE_VERSION = "2";
+export const BRIDGE_VERSION = "3";
 
 /** XEP-0060 Publish-Subscribe. */
 export const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
@@ -27,10 +27,8 @@ export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 export const NS_SID = "urn:xmpp:sid:0";
 /** XEP-0203 Delayed Delivery. */
 export const NS_DELAY = "urn:xmpp:delay";
-/** XEP-0280 Message Carbons. */
-export const NS_CARBONS = "urn:xmpp:carbons:2";
-/** XEP-0297 Stanza Forwarding. */
-export const NS_FORWARD = "urn:xmpp:forward:0";
+/** XEP-0280 Message Carbons and XEP-0297 Stanza Forwarding; their home is the core. */
+export { NS_CARBONS, NS_FORWARD } from "../core/importance.ts";
 
 /** FORM_TYPE of the XEP-0357 summary form (B26). */
 export const PUSH_SUMMARY_FORM_TYPE = "urn:xmpp:push:summary";

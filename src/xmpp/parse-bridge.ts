@@ -5,19 +5,19 @@
  * Classification of one top-level stanza:
  * - `<message>` from the host with `<event xmlns=bridge>` → `event` (a core Event, with epoch/seq).
  * - `<iq type=set>` from the host with `<request xmlns=bridge>` → `request` (core enable/disable).
- * - `<iq type=result>` from the host: `<hello>` → `hello-result`; `<publish-result>` →
- *   `publish-reply` / `publish-timeout`; anything else → `iq-result` (matched by id by the shell).
+ * - `<iq type=result>` from the host: `<hello>` → `hello-result`; anything else → `iq-result`
+ *   (matched by id by the shell). Publish outcomes the bridge forwarded arrive as events.
  * - `<iq type=error>` from the host → `iq-error` (exact type, condition, text).
  * - `<iq type=result|error>` from anyone else → `publish-reply` for a publish the component sent
  *   itself (D15 option): `publishId` is the IQ id, which is the publish id.
  * - `<iq type=get>` disco#info to the component's own domain → `disco-info` (a ready reply:
  *   identity component/generic, feature disco#info).
- * - everything else → `invalid` with a reason and, for IQ get/set, an error reply:
- *   `cancel/forbidden` (bridge namespace, wrong sender), `modify/bad-request` (malformed),
- *   `cancel/feature-not-implemented` (unknown bridge command), `cancel/service-unavailable`
- *   (not ours), `cancel/item-not-found` (disco#info with a node). A malformed *client* IQ inside a
- *   well-formed `<request>` gets a `modify/bad-request` wrapped in `<response>` so the client
- *   gets a proper answer (render.renderResponse).
+ * - everything else → `invalid` with a reason and, for IQ get/set, a typed refusal that
+ *   refusals.ts turns into the error reply: `cancel/forbidden` (bridge namespace, wrong sender),
+ *   `modify/bad-request` (malformed), `cancel/feature-not-implemented` (unknown bridge command),
+ *   `cancel/service-unavailable` (not ours), `cancel/item-not-found` (disco#info with a node).
+ *   A malformed *client* IQ inside a well-formed `<request>` is a `client` refusal
+ *   (`modify/bad-request` wrapped in `<response>`) so the client gets a proper answer.
  *
  * Stanza copies get `xmlns='jabber:client'` set on their root when it is missing (the core reads
  * namespaces from `xmlns` attributes), and `key = stanzaKey(stanza)` (D8).
@@ -29,13 +29,22 @@ import { parseJid } from "../core/jid.ts";
 import type { Event, SessionRef, StanzaCopy } from "../core/types.ts";
 import { localName, readStanzaError } from "./errors.ts";
 import { BRIDGE_VERSION, NS_BRIDGE, NS_CLIENT, NS_COMPONENT, NS_DISCO_INFO, NS_PUSH } from "./ns.ts";
-import { renderDiscoInfo, renderIqError, renderResponse } from "./render.ts";
+import type { Refusal } from "./refusals.ts";
+import { renderDiscoInfo } from "./render.ts";
 import { stanzaKey } from "./stanza-key.ts";
+import { contactsOf, withContact } from "./contacts.ts";
 
 export type HelloSession = SessionRef & { bound: string | null; hibernating: boolean };
 
+/** The bridge's host modules (bridge-protocol.md §1 `conflict`, `<module>`); modules null = not reported. */
+export type ModuleReport = { conflict: string | null; modules: Array<{ name: string; loaded: boolean }> | null };
+
 export type Inbound =
   | { kind: "event"; epoch: string; seq: number; event: Event }
+  /** One bridge event that stands for several core events (offline-pending: one per user). */
+  | { kind: "event-batch"; epoch: string; seq: number; events: Event[] }
+  /** A bridge event with a readable epoch and seq that the daemon cannot use: acknowledged and dropped. */
+  | { kind: "refused-event"; epoch: string; seq: number; reason: string }
   | { kind: "request"; bridgeIqId: string; event: Event }
   | {
       kind: "hello-result";
@@ -44,10 +53,19 @@ export type Inbound =
       server: string | null;
       epoch: string;
       dropped: number;
+      /** Events the bridge put aside after they kept breaking the link (bridge-protocol.md §2). */
+      quarantined: number;
+      /** The first seq the bridge still holds: every event before it was acknowledged, dropped or quarantined (null: not said). */
+      first: number | null;
+      /** The bridge found no record of a clean stop of the previous Prosody process. */
+      unclean: boolean;
       sessions: HelloSession[];
       /** Publish ids the bridge forwarded and will report an outcome for (bridge-protocol.md §1). */
       known: string[];
+      modules: ModuleReport;
     }
+  /** The bridge's host modules changed (a live `<message><modules>`, not an event: never replayed). */
+  | { kind: "modules"; report: ModuleReport }
   | { kind: "iq-result"; iqId: string; payload: Element | null }
   | { kind: "iq-error"; iqId: string; errorType: string; condition: string; text: string | null }
   | { kind: "publish-reply"; iqId: string; publishId: string; from: string; ok: true }
@@ -61,9 +79,9 @@ export type Inbound =
       condition: string;
       text: string | null;
     }
-  | { kind: "publish-timeout"; iqId: string }
   | { kind: "disco-info"; reply: Element }
-  | { kind: "invalid"; reply: Element | null; reason: string };
+  /** `refusal`: the error reply owed to the sender (refusals.refusalReply), null when none is. */
+  | { kind: "invalid"; refusal: Refusal | null; reason: string };
 
 export interface ParseCtx {
   host: string;
@@ -79,7 +97,7 @@ export function parseInbound(el: Element, ctx: ParseCtx): Inbound {
     return classify(el, ctx);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    return { kind: "invalid", reply: null, reason: `Cannot parse stanza: ${detail}` };
+    return { kind: "invalid", refusal: null, reason: `Cannot parse stanza: ${detail}` };
   }
 }
 
@@ -107,7 +125,7 @@ function parseIq(iq: Element, ctx: ParseCtx): Inbound {
   if (id === null) return invalid(null, `Cannot handle iq from ${from ?? "(none)"}: no id`);
   if (from === null) return invalid(null, `Cannot handle iq ${id}: no from`);
   const errorReply = (errorType: string, condition: string, reason: string): Invalid =>
-    invalid(renderIqError(from, to, id, errorType, condition, reason), reason);
+    invalid({ kind: "iq", type: errorType, condition, text: reason, to: from, from: to, id }, reason);
 
   if (type === "result" || type === "error") return parseIqReply(iq, type, id, from, ctx);
   if (type !== "get" && type !== "set") {
@@ -154,29 +172,10 @@ function parseIqReply(iq: Element, type: "result" | "error", id: string, from: s
     return { kind: "iq-error", iqId: id, errorType: error.type, condition: error.condition, text: error.text };
   }
   const payload = elementChildren(iq)[0] ?? null;
-  if (payload !== null && attr(payload.attrs, "xmlns") === NS_BRIDGE) {
-    const name = localName(String(payload.name));
-    if (name === "hello") return parseHelloResult(payload, id, ctx);
-    if (name === "publish-result") return parsePublishResult(payload, id);
+  if (payload !== null && attr(payload.attrs, "xmlns") === NS_BRIDGE && localName(String(payload.name)) === "hello") {
+    return parseHelloResult(payload, id, ctx);
   }
   return { kind: "iq-result", iqId: id, payload };
-}
-
-function parsePublishResult(result: Element, iqId: string): Inbound {
-  if (attr(result.attrs, "timeout") === "true") return { kind: "publish-timeout", iqId };
-  const inner = elementChildren(result).find((c) => localName(String(c.name)) === "iq");
-  if (inner === undefined) return invalid(null, `Cannot read publish-result ${iqId}: no inner iq`);
-  const ns = attr(inner.attrs, "xmlns");
-  if (ns !== null && ns !== NS_CLIENT) return invalid(null, `Cannot read publish-result ${iqId}: inner iq in ${ns}`);
-  const type = attr(inner.attrs, "type");
-  const publishId = attr(inner.attrs, "id");
-  const from = attr(inner.attrs, "from");
-  if (type !== "result" && type !== "error") {
-    return invalid(null, `Cannot read publish-result ${iqId}: inner iq type ${type ?? "(none)"}`);
-  }
-  if (publishId === null) return invalid(null, `Cannot read publish-result ${iqId}: inner iq without id`);
-  if (from === null) return invalid(null, `Cannot read publish-result ${iqId}: inner iq without from`);
-  return publishReply(inner, type, iqId, publishId, from);
 }
 
 function publishReply(iq: Element, type: "result" | "error", iqId: string, publishId: string, from: string): Inbound {
@@ -201,14 +200,25 @@ function parseHelloResult(hello: Element, iqId: string, ctx: ParseCtx): Inbound 
   if (version === null) return invalid(null, `Cannot read hello result ${iqId}: no version`);
   if (version !== BRIDGE_VERSION) {
     // Reported as is: the shell logs both versions and stays not ready (bridge-protocol.md §1).
-    return { kind: "hello-result", iqId, version, server, epoch: epoch ?? "", dropped: 0, sessions: [], known: [] };
+    return {
+      kind: "hello-result", iqId, version, server, epoch: epoch ?? "", dropped: 0, quarantined: 0, first: null, unclean: false,
+      sessions: [], known: [], modules: { conflict: null, modules: null },
+    };
   }
   if (epoch === null) return invalid(null, `Cannot read hello result ${iqId}: no epoch`);
   const droppedText = attr(hello.attrs, "dropped") ?? "0";
   const dropped = parseCount(droppedText, 0);
   if (dropped === null) return invalid(null, `Cannot read hello result ${iqId}: dropped='${droppedText}'`);
+  const quarantinedText = attr(hello.attrs, "quarantined") ?? "0";
+  const quarantined = parseCount(quarantinedText, 0);
+  if (quarantined === null) return invalid(null, `Cannot read hello result ${iqId}: quarantined='${quarantinedText}'`);
+  const firstText = attr(hello.attrs, "first");
+  const first = firstText === null ? null : parseCount(firstText, 1);
+  if (firstText !== null && first === null) return invalid(null, `Cannot read hello result ${iqId}: first='${firstText}'`);
+  const unclean = attr(hello.attrs, "unclean") === "true";
   const sessions: HelloSession[] = [];
   const known: string[] = [];
+  const modules = moduleReport(hello);
   for (const child of elementChildren(hello)) {
     const ns = attr(child.attrs, "xmlns");
     if (ns !== null && ns !== NS_BRIDGE) continue;
@@ -238,13 +248,30 @@ function parseHelloResult(hello: Element, iqId: string, ctx: ParseCtx): Inbound 
       hibernating: hibernating === "true" || hibernating === "1",
     });
   }
-  return { kind: "hello-result", iqId, version, server, epoch, dropped, sessions, known };
+  return { kind: "hello-result", iqId, version, server, epoch, dropped, quarantined, first, unclean, sessions, known, modules };
+}
+
+/** `conflict` and the `<module name loaded>` children of a hello result or a `modules` event. */
+function moduleReport(el: Element): ModuleReport {
+  const modules: Array<{ name: string; loaded: boolean }> = [];
+  for (const child of elementChildren(el)) {
+    const ns = attr(child.attrs, "xmlns");
+    if (localName(String(child.name)) !== "module" || (ns !== null && ns !== NS_BRIDGE)) continue;
+    const name = attr(child.attrs, "name");
+    if (name === null || !/^[a-z0-9_]{1,64}$/.test(name) || modules.length >= 32) continue;
+    modules.push({ name, loaded: attr(child.attrs, "loaded") === "true" });
+  }
+  const conflict = attr(el.attrs, "conflict");
+  return {
+    conflict: conflict === null ? null : /^[a-z0-9_]{1,64}$/.test(conflict) ? conflict : "unknown",
+    modules: modules.length > 0 ? modules : null,
+  };
 }
 
 function parseRequest(iq: Element, request: Element, bridgeIqId: string, to: string, ctx: ParseCtx): Inbound {
   const from = attr(iq.attrs, "from") ?? ctx.host;
   const badRequest = (reason: string): Invalid =>
-    invalid(renderIqError(from, to, bridgeIqId, "modify", "bad-request", reason), reason);
+    invalid({ kind: "iq", type: "modify", condition: "bad-request", text: reason, to: from, from: to, id: bridgeIqId }, reason);
   const user = attr(request.attrs, "user");
   const sessionId = attr(request.attrs, "session");
   const full = attr(request.attrs, "full");
@@ -268,10 +295,7 @@ function parseRequest(iq: Element, request: Element, bridgeIqId: string, to: str
   // From here on the bridge stanza is fine; the client's IQ is not: answer the client.
   const clientError = (reason: string): Invalid =>
     invalid(
-      renderResponse(
-        { type: "reply", requestId: bridgeIqId, error: { type: "modify", condition: "bad-request", text: reason } },
-        ctx,
-      ),
+      { kind: "client", type: "modify", condition: "bad-request", text: reason, to: ctx.host, from: ctx.componentDomain, id: bridgeIqId },
       `Cannot accept request ${bridgeIqId}: ${reason}`,
     );
   if (attr(inner.attrs, "type") !== "set") return clientError("Expected an iq of type set");
@@ -307,11 +331,42 @@ function parseMessage(message: Element, ctx: ParseCtx): Inbound {
   const event = elementChildren(message).find(
     (c) => localName(String(c.name)) === "event" && attr(c.attrs, "xmlns") === NS_BRIDGE,
   );
-  if (event === undefined) return invalid(null, `Ignoring message from ${from ?? "(none)"}: no bridge event`);
+  if (event === undefined) {
+    const modules = elementChildren(message).find((c) => localName(String(c.name)) === "modules" && attr(c.attrs, "xmlns") === NS_BRIDGE);
+    if (modules !== undefined && from !== null && sameDomain(from, ctx.host)) return { kind: "modules", report: moduleReport(modules) };
+    return invalid(null, `Ignoring message from ${from ?? "(none)"}: no bridge event`);
+  }
   if (from === null || !sameDomain(from, ctx.host)) {
     return invalid(null, `Ignoring bridge event from ${from ?? "(none)"}: not ${ctx.host}`);
   }
-  return parseEvent(event, ctx);
+  const parsed = parseEvent(event, ctx);
+  if (parsed.kind !== "invalid") return parsed;
+  // Readable epoch and seq: the daemon acknowledges the event it cannot use, so that it is never
+  // replayed (one hostile stanza must not stop the pipeline, bridge-protocol.md §2).
+  const epoch = attr(event.attrs, "epoch");
+  const seq = parseCount(attr(event.attrs, "seq") ?? "", 1);
+  if (epoch === null || seq === null) return parsed;
+  return { kind: "refused-event", epoch, seq, reason: parsed.reason };
+}
+
+/** Marks a bridge event the stream parser cut (nested too deep): refused, but acknowledged. */
+export function refusedEvent(el: Element, reason: string, ctx: ParseCtx): Inbound {
+  const event = elementChildren(el).find((c) => localName(String(c.name)) === "event" && attr(c.attrs, "xmlns") === NS_BRIDGE);
+  const from = attr(el.attrs, "from");
+  const epoch = event === undefined ? null : attr(event.attrs, "epoch");
+  const seq = event === undefined ? null : parseCount(attr(event.attrs, "seq") ?? "", 1);
+  const name = localName(String(el.name));
+  const type = attr(el.attrs, "type");
+  const id = attr(el.attrs, "id");
+  if (name === "iq" && (type === "get" || type === "set") && id !== null && from !== null) {
+    const to = attr(el.attrs, "to") ?? ctx.componentDomain;
+    const refusal: Refusal = { kind: "iq", type: "modify", condition: "policy-violation", text: reason, to: from, from: to, id };
+    return invalid(refusal, `Cannot handle iq ${id}: ${reason}`);
+  }
+  if (name !== "message" || from === null || !sameDomain(from, ctx.host) || epoch === null || seq === null) {
+    return invalid(null, `Ignoring a stanza from ${from ?? "(none)"}: ${reason}`);
+  }
+  return { kind: "refused-event", epoch, seq, reason: `Cannot read event seq ${seq}: ${reason}` };
 }
 
 function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
@@ -326,10 +381,13 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
   if (seq === null) return invalid(null, `Cannot read ${what}: seq is not a positive integer`);
   if (type === null) return invalid(null, `Cannot read ${what}: no type`);
   if (type === "publish-result") return parsePublishEvent(ev, epoch, seq, what, ctx.now);
+  if (type === "offline-pending") return parseOfflinePending(ev, epoch, seq, what, ctx);
   if (user === null) return invalid(null, `Cannot read ${what}: no user`);
   if (parseJid(`${user}@${ctx.host}`)?.local !== user) return invalid(null, `Cannot read ${what}: bad user`);
+  if (type === "ping") return parsePingEvent(ev, epoch, seq, user, ctx.now);
 
   const copies: StanzaCopy[] = [];
+  const contacts = contactsOf(ev.attrs); // E3.1
   for (const child of elementChildren(ev)) {
     const name = localName(String(child.name));
     const ns = attr(child.attrs, "xmlns");
@@ -337,7 +395,7 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
       return invalid(null, `Cannot read ${what}: unexpected child <${name}> in ${ns ?? "(inherited namespace)"}`);
     }
     if (ns === null && child.attrs !== null && typeof child.attrs === "object") child.attrs.xmlns = NS_CLIENT;
-    copies.push({ stanza: child, key: stanzaKey(child) });
+    copies.push(withContact({ stanza: child, key: stanzaKey(child) }, contacts));
   }
 
   const now = ctx.now;
@@ -370,6 +428,8 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
       return ok({ type, now, user, copy, archiveId: attr(ev.attrs, "archive-id") });
     }
     case "user-deleted":
+    case "user-disabled":
+    case "user-enabled":
       return ok({ type, now, user });
     case "session-started": {
       const sessionId = session();
@@ -402,6 +462,24 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
 }
 
 /**
+ * `cloud-notify-ping` fired by another Prosody module (bridge-protocol.md §2): to all the user's
+ * registrations (`all='true'`), or to the `<endpoint identifier jid node>` children, matched by
+ * identifier (`jid<node`, mod_cloud_notify's key), else by jid and node.
+ */
+function parsePingEvent(ev: Element, epoch: string, seq: number, user: string, now: number): Inbound {
+  if (attr(ev.attrs, "all") === "true") return { kind: "event", epoch, seq, event: { type: "ping", now, user, identifiers: null } };
+  const identifiers: string[] = [];
+  for (const child of elementChildren(ev)) {
+    if (localName(String(child.name)) !== "endpoint" || identifiers.length >= 1000) continue;
+    const identifier = attr(child.attrs, "identifier");
+    const jid = attr(child.attrs, "jid");
+    if (identifier !== null) identifiers.push(identifier);
+    else if (jid !== null) identifiers.push(`${jid}<${attr(child.attrs, "node") ?? ""}`);
+  }
+  return { kind: "event", epoch, seq, event: { type: "ping", now, user, identifiers } };
+}
+
+/**
  * The outcome of a publish the bridge forwarded (bridge-protocol.md §4): the app service's reply
  * as a `jabber:client` iq whose id is the publish id, or `timeout='true'` without a child.
  */
@@ -427,11 +505,42 @@ function parsePublishEvent(ev: Element, epoch: string, seq: number, what: string
   return ok({ type: "publish-error", now, publishId, from, errorType: error.type, condition: error.condition, text: error.text });
 }
 
+/**
+ * After an unclean Prosody stop, users with messages in offline storage (bridge-protocol.md §2):
+ * `<pending user count latest>` children, each with a copy of the newest stored message.
+ */
+function parseOfflinePending(ev: Element, epoch: string, seq: number, what: string, ctx: ParseCtx): Inbound {
+  const events: Event[] = [];
+  for (const pending of elementChildren(ev)) {
+    if (localName(String(pending.name)) !== "pending" || attr(pending.attrs, "xmlns") !== NS_BRIDGE) {
+      return invalid(null, `Cannot read ${what}: unexpected child <${localName(String(pending.name))}>`);
+    }
+    const user = attr(pending.attrs, "user");
+    if (user === null || parseJid(`${user}@${ctx.host}`)?.local !== user) return invalid(null, `Cannot read ${what}: bad user`);
+    const count = parseCount(attr(pending.attrs, "count") ?? "", 1);
+    const latestAt = parseCount(attr(pending.attrs, "latest") ?? "", 0);
+    if (count === null || latestAt === null) return invalid(null, `Cannot read ${what}: bad count or latest`);
+    const stanzas = elementChildren(pending);
+    const stanza = stanzas[0];
+    let copy: StanzaCopy | null = null;
+    if (stanza !== undefined) {
+      const ns = attr(stanza.attrs, "xmlns");
+      if (stanzas.length > 1 || localName(String(stanza.name)) !== "message" || (ns !== null && ns !== NS_CLIENT)) {
+        return invalid(null, `Cannot read ${what}: expected at most one message per user`);
+      }
+      if (ns === null && stanza.attrs !== null && typeof stanza.attrs === "object") stanza.attrs.xmlns = NS_CLIENT;
+      copy = { stanza, key: stanzaKey(stanza) };
+    }
+    events.push({ type: "offline-pending", now: ctx.now, user, count, latestAt, lastPushAt: null, copy });
+  }
+  return { kind: "event-batch", epoch, seq, events };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function invalid(reply: Element | null, reason: string): Invalid {
-  return { kind: "invalid", reply, reason };
+function invalid(refusal: Refusal | null, reason: string): Invalid {
+  return { kind: "invalid", refusal, reason };
 }
 
 /** A non-empty string attribute, else null. */

@@ -1,12 +1,16 @@
 /**
  * Core actions → stanzas (plain data in, ltx `Element` out; no I/O).
  * Wire shapes: behaviour.md §2.5 (B26) for publishes, docs/bridge-protocol.md for bridge stanzas.
+ * Every returned root is a `SafeElement`: its `toString()` escapes for XML 1.0 completely
+ * (TAB/LF/CR in attributes, CR in text, characters XML cannot carry → U+FFFD; xml-escape.ts),
+ * which ltx's own serialiser does not.
  * @module
  */
 import { Element, parse } from "ltx";
 
 import type { Action, Publish, Summary, XmlNode } from "../core/types.ts";
 import { buildErrorElement } from "./errors.ts";
+import { SafeElement } from "./xml-escape.ts";
 import {
   BRIDGE_VERSION,
   NS_BRIDGE,
@@ -42,7 +46,7 @@ const SUMMARY_FIELDS: ReadonlyArray<{ type: string; var: string; pick: (s: Summa
  * A stored form that is not well-formed XML is left out (check it first with `parseStoredForm`).
  */
 export function renderPublishIq(p: Publish, from: string): Element {
-  const iq = new Element("iq", { type: "set", from, to: p.to, id: p.id });
+  const iq = new SafeElement("iq", { type: "set", from, to: p.to, id: p.id });
   iq.cnode(publishPayload(p));
   return iq;
 }
@@ -51,6 +55,16 @@ function publishPayload(p: Publish): Element {
   const pubsub = new Element("pubsub", { xmlns: NS_PUBSUB });
   const publish = pubsub.c("publish", p.node === null ? {} : { node: p.node });
   const notification = publish.c("item").c("notification", { xmlns: NS_PUSH });
+  if (p.omitSummary !== true) summaryForm(notification, p); // E1: an encrypted publish has none
+  for (const extra of p.payload) notification.cnode(toElement(extra)); // D16 extensions
+  if (p.publishOptions !== null) {
+    const options = parseStoredForm(p.publishOptions);
+    if (options !== null) pubsub.c("publish-options").cnode(options);
+  }
+  return pubsub;
+}
+
+function summaryForm(notification: Element, p: Publish): void {
   const form = notification.c("x", { xmlns: NS_DATA, type: "form" });
   form.c("field", { type: "hidden", var: "FORM_TYPE" }).c("value").t(PUSH_SUMMARY_FORM_TYPE);
   for (const field of SUMMARY_FIELDS) {
@@ -61,12 +75,6 @@ function publishPayload(p: Publish): Element {
       if (value.length > 0) v.t(value);
     }
   }
-  for (const extra of p.payload) notification.cnode(toElement(extra)); // D16 extensions
-  if (p.publishOptions !== null) {
-    const options = parseStoredForm(p.publishOptions);
-    if (options !== null) pubsub.c("publish-options").cnode(options);
-  }
-  return pubsub;
 }
 
 /** Parses a stored publish-options form (serialised XML) back into an element; null if malformed. */
@@ -77,19 +85,6 @@ export function parseStoredForm(text: string): Element | null {
   } catch {
     return null;
   }
-}
-
-/**
- * D15: the bridge command that makes the bridge send the publish from the host domain
- * (docs/bridge-protocol.md §4). The inner IQ is `renderPublishIq(p, host)` in `jabber:client`.
- * A `<message>`: it needs no reply, the outcome comes back as a `publish-result` event.
- */
-export function renderPublishAsHost(p: Publish, ctx: BridgeCtx & { commandId: string }): Element {
-  const inner = new Element("iq", { xmlns: NS_CLIENT, type: "set", from: ctx.host, to: p.to, id: p.id });
-  inner.cnode(publishPayload(p));
-  const message = new Element("message", { from: ctx.componentDomain, to: ctx.host, id: ctx.commandId });
-  message.c("publish-as-host", { xmlns: NS_BRIDGE }).cnode(inner);
-  return message;
 }
 
 /**
@@ -123,16 +118,21 @@ export function renderHibernationTimeout(a: HibernationTimeoutAction, ctx: Bridg
 }
 
 /** The handshake (docs/bridge-protocol.md §1), listing the account features to announce. */
-export function renderHello(ctx: BridgeCtx & { iqId: string; features: readonly string[] }): Element {
+export function renderHello(
+  ctx: BridgeCtx & { iqId: string; features: readonly string[]; limits: { depth: number; bytes: number; copies: number } },
+): Element {
   const iq = bridgeIq("get", ctx, ctx.iqId);
   const hello = iq.c("hello", { xmlns: NS_BRIDGE, version: BRIDGE_VERSION });
   for (const feature of ctx.features) hello.c("feature", { var: feature });
+  // What the daemon's stream parser accepts for one event stanza: the bridge cuts copies to fit.
+  const { depth, bytes, copies } = ctx.limits;
+  hello.c("limits", { depth: String(depth), bytes: String(bytes), copies: String(copies) });
   return iq;
 }
 
 /** Acknowledges every event up to `seq` in `epoch` (docs/bridge-protocol.md §2). */
 export function renderAck(ctx: BridgeCtx & { epoch: string; seq: number }): Element {
-  const message = new Element("message", { from: ctx.componentDomain, to: ctx.host });
+  const message = new SafeElement("message", { from: ctx.componentDomain, to: ctx.host });
   message.c("ack", { xmlns: NS_BRIDGE, epoch: ctx.epoch, seq: String(ctx.seq) });
   return message;
 }
@@ -146,7 +146,7 @@ export function renderIqError(
   condition: string,
   text?: string | null,
 ): Element {
-  const iq = new Element("iq", { type: "error", from, to, id });
+  const iq = new SafeElement("iq", { type: "error", from, to, id });
   iq.cnode(buildErrorElement(type, condition, text));
   return iq;
 }
@@ -157,7 +157,7 @@ export const COMPONENT_FEATURES: readonly string[] = [NS_DISCO_INFO];
 
 /** The component's own disco#info result (XEP-0030). */
 export function renderDiscoInfo(to: string, from: string, id: string): Element {
-  const iq = new Element("iq", { type: "result", from, to, id });
+  const iq = new SafeElement("iq", { type: "result", from, to, id });
   const query = iq.c("query", { xmlns: NS_DISCO_INFO });
   query.c("identity", { ...COMPONENT_IDENTITY });
   for (const feature of COMPONENT_FEATURES) query.c("feature", { var: feature });
@@ -165,7 +165,7 @@ export function renderDiscoInfo(to: string, from: string, id: string): Element {
 }
 
 function bridgeIq(type: "get" | "set" | "result", ctx: BridgeCtx, id: string): Element {
-  return new Element("iq", { type, from: ctx.componentDomain, to: ctx.host, id });
+  return new SafeElement("iq", { type, from: ctx.componentDomain, to: ctx.host, id });
 }
 
 /** A core XmlNode (plain data) as an ltx Element. */

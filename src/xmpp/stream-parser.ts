@@ -31,12 +31,13 @@ import { parsePlainStanza } from "./plain-stanza.ts";
 
 export type StreamParserEvent =
   | { type: "stream-start"; attrs: Record<string, string> }
-  | { type: "stanza"; element: Element }
+  /** `refused`: the stanza nested deeper than `maxDepth`; `element` holds its first `maxDepth` levels. */
+  | { type: "stanza"; element: Element; refused?: string }
   | { type: "stream-end" }
   | { type: "error"; condition: StreamParserErrorCondition; detail: string };
 
 /** RFC 6120 §4.9.3 stream error conditions the parser can detect. */
-export type StreamParserErrorCondition = "policy-violation" | "not-well-formed";
+export type StreamParserErrorCondition = "policy-violation" | "not-well-formed" | "restricted-xml" | "bad-format";
 
 export interface StreamParserOptions {
   /** Most bytes a single stanza (and any junk before it) may take; default 1 MiB. */
@@ -62,6 +63,9 @@ const STREAM_ROOT = "stream:stream";
 const LEADING_WHITESPACE = /^[ \t\r\n]+/;
 const LOOKBEHIND_TAIL = /[-?\]]{1,2}$/;
 const GT = 0x3e;
+const CDATA_OPEN = "<![CDATA[";
+const XML_DECLARATION_HEAD = "<?xml ";
+const XML_DECLARATION = /^<\?xml[ \t\r\n]/;
 const encoder = new TextEncoder();
 
 export function createStreamParser(options: StreamParserOptions = {}): StreamParser {
@@ -73,6 +77,9 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
   let inStream = false;
   let current: Element | null = null; // innermost open element of the stanza being built
   let depth = 0; // nesting inside the current stanza
+  let skipped: string[] = []; // names of open elements nested deeper than maxDepth (not built)
+  let refused: string | undefined; // why the stanza being built is refused (nesting too deep)
+  let recent = ""; // the last characters fed to SaxLtx, scanned again with the next piece (restricted())
   let boundary = false; // a stanza or the stream header ended in the piece just fed
   let betweenStanzas = true; // SaxLtx is in text state right after a boundary
   let pendingBytes = 0;
@@ -96,7 +103,19 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
       events.push({ type: "stream-start", attrs: { ...attrs } });
       return;
     }
-    if (depth + 1 > maxDepth) return fail("policy-violation", `stanza nesting exceeds ${maxDepth}`);
+    if (current === null && (name === STREAM_ROOT || name.startsWith("stream:") && name !== "stream:error" && name !== "stream:features")) {
+      // A second stream header (or another stream-level element) where a stanza belongs would
+      // swallow everything up to the server's own stream close.
+      return fail("bad-format", `<${name}> inside the stream`);
+    }
+    if (depth + 1 > maxDepth || skipped.length > 0) {
+      // Too deep for us, yet well-formed XML: one stanza, not a stream fault. Its first levels are
+      // kept (a bridge event's epoch and seq are at level 2) so the receiver can acknowledge and
+      // drop it; deeper elements are only counted. Bytes stay bounded by maxStanzaBytes.
+      refused ??= `stanza nesting exceeds ${maxDepth}`;
+      skipped.push(name);
+      return;
+    }
     const element = new Element(name, attrs);
     current = current === null ? element : current.cnode(element);
     depth += 1;
@@ -104,6 +123,11 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
 
   sax.on("endElement", function onEnd(name) {
     if (closed) return;
+    if (skipped.length > 0) {
+      const open = skipped.pop();
+      if (name !== open) return fail("not-well-formed", `</${name}> closes <${open}>`);
+      return;
+    }
     if (current === null) {
       if (inStream && name === STREAM_ROOT) {
         closed = true;
@@ -115,8 +139,9 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
     if (name !== current.name) return fail("not-well-formed", `</${name}> closes <${current.name}>`);
     depth -= 1;
     if (depth === 0) {
-      events.push({ type: "stanza", element: current });
+      events.push(refused === undefined ? { type: "stanza", element: current } : { type: "stanza", element: current, refused });
       current = null;
+      refused = undefined;
       boundary = true;
     } else {
       current = current.parent ?? null;
@@ -126,8 +151,27 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
   sax.on("text", function onText(text) {
     // Character data at depth 1 is not allowed (RFC 6120 §11.7) and is ignored here; it still
     // counts toward the byte limit, so it cannot grow without bound.
-    if (!closed && current !== null) current.t(text);
+    if (!closed && current !== null && skipped.length === 0) current.t(text);
   });
+
+  // RFC 6120 §11.1: no comments, processing instructions, DTDs or entity declarations in a stream
+  // (the XML declaration before the stream header is the one allowed "<?"). SaxLtx would read
+  // "<!DOCTYPE" as the start of a comment and swallow every later stanza. Markup may be cut by the
+  // end of a read, so the last characters fed are scanned again with the next piece: a construct
+  // not yet decidable is decided then.
+  function restricted(text: string): string | null {
+    const window = recent + text;
+    for (let at = window.indexOf("<!"); at !== -1; at = window.indexOf("<!", at + 2)) {
+      if (!CDATA_OPEN.startsWith(window.slice(at, at + CDATA_OPEN.length))) return "comment, DTD or declaration";
+    }
+    for (let at = window.indexOf("<?"); at !== -1; at = window.indexOf("<?", at + 2)) {
+      const head = window.slice(at, at + XML_DECLARATION_HEAD.length);
+      const declaration = !inStream && (head.length < XML_DECLARATION_HEAD.length ? "<?xml".startsWith(head.slice(0, 5)) : XML_DECLARATION.test(head));
+      if (!declaration) return "processing instruction";
+    }
+    recent = window.slice(-CDATA_OPEN.length);
+    return null;
+  }
 
   function feed(piece: string): void {
     let text = piece;
@@ -142,6 +186,8 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
     }
     pendingBytes += bytes;
     boundary = false;
+    const why = restricted(text);
+    if (why !== null) return fail("restricted-xml", `${why} in the stream`);
     try {
       sax.write(text);
     } catch {

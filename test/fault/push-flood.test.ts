@@ -15,14 +15,15 @@
  * FLOOD_VERBOSE=1 prints metrics, daemon and Prosody logs.
  */
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { Element } from "ltx";
 
 import { type Daemon, ensureBinary, startDaemon } from "../helpers/daemon.ts";
 import { disposeProsody, type ProsodyInstance, startProsody } from "../helpers/prosody.ts";
+import { describeProsody, type ProsodyVersion } from "../helpers/prosody-versions.ts";
 import { connectComponent, type TestComponent } from "../helpers/xml-socket.ts";
 import { startClient, type TestClient } from "../helpers/xmpp-client.ts";
 
@@ -30,7 +31,7 @@ const SECRET = "flood-secret";
 const APP_SECRET = "flood-app-secret";
 const TOKEN = "flood-token";
 const PW = "pw";
-const USERS = 500;
+const USERS = 800;
 const BATCH = 100;
 
 interface Proxy {
@@ -103,8 +104,13 @@ function user(i: number): string {
  * which is a property of this test's set-up: a real app service sits behind s2s and does not
  * go away with the user's server.
  */
-async function restartProsody(): Promise<void> {
+async function restartProsody(opts: { kill9?: boolean } = {}): Promise<void> {
   proxy.hold();
+  if (opts.kill9) {
+    // No clean stop: the bridge saves nothing, and its unacknowledged events die with Prosody.
+    process.kill(Number(readFileSync(join(prosody.dir, "prosody.pid"), "utf8").trim()), "SIGKILL");
+    await Bun.sleep(200);
+  }
   await prosody.restart(); // the sender's, the app service's and the daemon's connections die with it
   await connectApp();
   proxy.release();
@@ -149,9 +155,14 @@ async function waitReady(timeoutMs = 30000): Promise<void> {
   await daemon.waitReady(timeoutMs);
 }
 
-beforeAll(async () => {
+/** Starts this file's Prosody (of `version`), daemon and clients; resets the module state of a previous version's run. */
+async function setUp(version: ProsodyVersion): Promise<void> {
+  perNode.clear();
+  app = null;
+  sender = null;
   await ensureBinary();
   prosody = await startProsody({
+    version,
     componentSecret: SECRET,
     bridge: true,
     hostConfig: "  cloud_notifyd_publish_timeout = 5",
@@ -189,15 +200,15 @@ beforeAll(async () => {
   db.close();
   await connectApp();
   await connectSender();
-}, 90000);
+}
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   await sender?.quit();
   await app?.close();
   if (daemon && daemon.proc.exitCode === null) await daemon.kill9();
   await proxy?.close();
   if (prosody) await disposeProsody(prosody);
-}, 30000);
+}
 
 /** Waits until every user in [from, to) got a push and nothing changed for 3 s. */
 async function settle(from: number, to: number, timeoutMs: number): Promise<void> {
@@ -232,7 +243,10 @@ async function report(label: string, from: number, to: number, notes: string[]):
   return { missing, duplicated };
 }
 
-describe("push flood with faults", () => {
+describeProsody("push flood with faults", (version) => {
+  beforeAll(() => setUp(version), 90000);
+  afterAll(tearDown, 30000);
+
   test("D8 component disconnects mid-flood (3 TCP cuts): every sent message pushed exactly once", async () => {
     const notes: string[] = [];
     for (let b = 0; b < 3; b++) {
@@ -266,5 +280,27 @@ describe("push flood with faults", () => {
     // buffer and lists it at hello, so the daemon re-sends only publishes that never reached it.
     expect(missing).toEqual([]);
     expect(duplicated).toEqual([]);
+  }, 180000);
+
+  test("D21 kill -9 of Prosody mid-flood: every message left in offline storage is pushed", async () => {
+    await waitReady(60000);
+    const from = 5 * BATCH;
+    const to = 8 * BATCH;
+    const notes: string[] = [];
+    await flood(from, to, async () => {
+      await restartProsody({ kill9: true });
+      notes.push(`Prosody killed (SIGKILL) at message ${(from + to) / 2}`);
+    });
+    await settle(from, to, 40000);
+    // Each user gets one message: a user whose message is in offline storage must have a push.
+    const offline = join(prosody.dir, "data", "localhost", "offline");
+    const stored = Array.from({ length: to - from }, (_, k) => from + k).filter((i) => existsSync(join(offline, `${user(i)}.list`)));
+    const storedNotPushed = stored.filter((i) => !perNode.has(user(i)));
+    const metrics = await (await fetch(daemon.url("/metrics"))).text();
+    const recovered = metrics.match(/cloud_notifyd_pushes_total\{[^}]*trigger="recovered"[^}]*\} ([0-9]+)/g) ?? [];
+    notes.push(`${stored.length} messages in offline storage`, `recovered pushes: ${recovered.join(" ") || "none"}`);
+    await report("push flood, Prosody kill -9", from, to, notes);
+    expect(stored.length).toBeGreaterThan(BATCH); // the flood really went on around the kill
+    expect(storedNotPushed).toEqual([]);
   }, 180000);
 });

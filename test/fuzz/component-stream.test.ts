@@ -9,8 +9,9 @@
  * - VmRSS grows by less than 100 MB (a separate test). It found a real leak: attribute values
  *   sliced out of a decoded 64 KiB read kept the whole read alive (JSC substrings), so the live
  *   heap grew ~1.5 KB per stanza; the stream parser now decodes each piece on its own;
- * - oversize (> 1 MiB), too deep, not-well-formed input ends the stream with a stream error and
- *   the daemon reconnects and says hello again;
+ * - oversize (> 1 MiB), not-well-formed or restricted XML (DOCTYPE, comment, processing
+ *   instruction, a second stream header) ends the stream with a stream error and the daemon
+ *   reconnects and says hello again; a stanza nested too deep is one refused stanza, not a fault;
  * - afterwards a valid enable still works and a valid event is still acknowledged.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -252,6 +253,11 @@ function createGenerator(rng: Rng, epoch: string) {
       const node = rng.chance(0.3);
       return { cls: "disco-info", parts: [`<iq type='get' from='u3@${HOST}/r' to='${COMP}' id='${i}'><query xmlns='http://jabber.org/protocol/disco#info'${node ? " node='x'" : ""}/></iq>`], expect: node ? { id: i, kind: "error", type: "cancel", condition: "item-not-found" } : { id: i, kind: "result" } };
     }],
+    [1, () => {
+      // Deeper than the parser's 64 levels: one stanza refused with an error, not a stream fault.
+      const i = id();
+      return { cls: "too-deep", parts: [`<iq type='set' from='${HOST}' to='${COMP}' id='${i}'><deep xmlns='urn:deep'>${nested(rng.int(70, 300), "leaf")}</deep></iq>`], expect: { id: i, kind: "error", type: "modify", condition: "policy-violation" } };
+    }],
     [2, () => {
       const i = id();
       return { cls: "deep-nesting", parts: [`<iq type='set' from='${HOST}' to='${COMP}' id='${i}'><deep xmlns='urn:deep'>${nested(rng.int(10, 60), "leaf")}</deep></iq>`], expect: { id: i, kind: "error", type: "cancel", condition: "service-unavailable" } };
@@ -305,7 +311,9 @@ function createGenerator(rng: Rng, epoch: string) {
     [1, () => ({ cls: "event-duplicate-seq", parts: [event({ epoch, seq: String(Math.max(1, seq - rng.int(0, 50))), type: "offline", user: "u1" }, message("u1"))] })],
     [2, () => {
       const a = rng.pick<Record<string, string | undefined>>([{ epoch: undefined }, { user: undefined }, { type: undefined }, { seq: undefined }, { user: "a@b" }, { user: "x y" }, { user: "" }, { session: undefined, type: "session-ended" }, { type: "session-started", session: "s", full: "evil@elsewhere/r" }]);
-      return { cls: "event-missing-attrs", parts: [event({ epoch, seq: String(++seq), type: "offline", user: "u2", ...a }, message("u2"))] };
+      // Without an epoch the event has no place in the sequence, so it takes no seq.
+      const at = a.epoch === undefined || a.seq === undefined ? seq + 1 : ++seq;
+      return { cls: "event-missing-attrs", parts: [event({ epoch, seq: String(at), type: "offline", user: "u2", ...a }, message("u2"))] };
     }],
     [2, () => {
       const from = rng.pick(["evil.example", `u1@${HOST}`, `u1@${HOST}/r`, "", `${HOST}.evil`]);
@@ -366,11 +374,14 @@ function createGenerator(rng: Rng, epoch: string) {
   };
 }
 
-/** Input that must end the stream: oversize, too deep, not well-formed, illegal entity. */
+/** Input that must end the stream: oversize, not well-formed, restricted XML (RFC 6120 §11.1), illegal entity. */
 const KILLERS: Array<{ name: string; condition: string; make: () => string }> = [
   { name: "oversize 1.1 MiB message", condition: "policy-violation", make: () => `<message from='${HOST}' to='${COMP}'><body>${"A".repeat(1100 * 1024)}</body></message>` },
   { name: "oversize 2 MiB attribute", condition: "policy-violation", make: () => `<iq type='get' from='${HOST}' id='big' a='${"B".repeat(2 * 1024 * 1024)}'/>` },
-  { name: "nesting deeper than 64", condition: "policy-violation", make: () => `<iq type='get' from='${HOST}' id='deep'>${"<d>".repeat(80)}${"</d>".repeat(80)}</iq>` },
+  { name: "DOCTYPE with an entity", condition: "restricted-xml", make: () => `<!DOCTYPE x [<!ENTITY boom 'b'>]><iq type='get' from='${HOST}' id='dt'/>` },
+  { name: "processing instruction", condition: "restricted-xml", make: () => `<?php evil ?><iq type='get' from='${HOST}' id='pi'/>` },
+  { name: "comment", condition: "restricted-xml", make: () => `<message from='${HOST}' to='${COMP}'><!-- c --></message>` },
+  { name: "second stream header", condition: "bad-format", make: () => `<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='again'>` },
   { name: "mismatched end tag", condition: "not-well-formed", make: () => `<iq type='get' from='${HOST}' id='mm'><a></b></iq>` },
   { name: "illegal entity", condition: "not-well-formed", make: () => `<message from='${HOST}' to='${COMP}'><body>&bogus;</body></message>` },
   { name: "oversize 1.5 MiB request", condition: "policy-violation", make: () => `<iq type='set' from='${HOST}' id='bigreq'><request xmlns='${NS_BRIDGE}'><x>${"C".repeat(1536 * 1024)}</x></request></iq>` },
@@ -549,7 +560,7 @@ describe("component stream fuzz (compiled binary)", () => {
     const body = (await regs.json()) as { registrations: Array<{ identifier: string }> };
     expect(body.registrations.map((r) => r.identifier)).toEqual(["push.app.example<final-node"]);
 
-    const lastSeq = gen.nextSeq() + 5000; // above anything a fuzz event used
+    const lastSeq = gen.nextSeq(); // the next in the sequence (a jump would be answered by a resync)
     conn.write(`<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${bridge.epoch}' seq='${lastSeq}' type='offline' user='final'><message xmlns='jabber:client' to='final@${HOST}' id='last'><body>x</body></message></event></message>`);
     await waitFor(() => (bridge.acks.get(bridge.epoch) ?? 0) >= lastSeq, 5000, `ack of seq ${lastSeq}`);
     await waitFor(() => bridge.publishes.some((p) => p.attrs.to === "push.app.example"), 5000, "publish for the final registration");
@@ -565,6 +576,9 @@ describe("component stream fuzz (compiled binary)", () => {
     }
     if (process.env.FUZZ_VERBOSE) for (let i = 0; i < 12; i++) { await Bun.sleep(1000); console.log(`idle ${i + 1} s: VmRSS ${await rssKb(daemon.proc.pid)} kB`); }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const metricsText = await (await fetch(daemon.url("/metrics"))).text();
+    const counter = (name: string) => Number(metricsText.match(new RegExp(`^${name} ([0-9]+)`, "m"))?.[1] ?? 0);
+    console.log(`component-stream fuzz bridge: ${counter("cloud_notifyd_bridge_refused_events_total")} events refused (acknowledged), ${counter("cloud_notifyd_bridge_resyncs_total")} resyncs`);
     console.log(
       `component-stream fuzz: ${sent} stanzas (${(sentBytes / 1048576).toFixed(1)} MiB) in ${seconds} s, ${tracked} tracked IQs, ${answered} answered, ` +
         `${failureCount} wrong answers, ${unexpectedReplies} replies to untracked IQs, ${reconnects} stream-killing inputs → reconnects, ` +

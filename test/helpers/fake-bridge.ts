@@ -2,10 +2,14 @@
  * A scripted XEP-0114 server that plays Prosody *and* the bridge module for the daemon
  * (docs/bridge-protocol.md): it accepts the component handshake (sha1(streamId + secret) hex),
  * answers the daemon's hello with a valid hello result, answers `publish-as-host` commands with a
- * `publish-result` (by default: a `result` from the app service) and `hibernation-timeout` with an
- * empty result, and records acknowledgements. Every other stanza from the daemon goes to the
- * listeners, so a test can match replies to the IQs it sent. Raw bytes can be written to the
+ * `publish-result` event (by default: a `result` from the app service) and `hibernation-timeout`
+ * with an empty result, and records acknowledgements. Every other stanza from the daemon goes to
+ * the listeners, so a test can match replies to the IQs it sent. Raw bytes can be written to the
  * current connection, which is what a fuzz test needs.
+ *
+ * Sequence numbers: a test numbers the events it writes 1, 2, 3 … as if it were the only sender;
+ * the fake's own events take seqs in the same sequence on the wire, so each test event goes out
+ * renumbered past them (createSeqMap below), and `acks` reports in the test's numbers.
  * @module
  */
 import { createHash } from "node:crypto";
@@ -50,7 +54,7 @@ export interface FakeBridge {
   readonly componentDomain: string;
   readonly epoch: string;
   readonly connections: BridgeConnection[];
-  /** Highest acknowledged seq per epoch. */
+  /** Highest acknowledged seq per epoch (for the fake's epoch: in the test's numbering). */
   readonly acks: Map<string, number>;
   /** Publish-as-host commands seen (inner IQs). */
   readonly publishes: Element[];
@@ -81,6 +85,23 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
   const connections: BridgeConnection[] = [];
   const listeners = new Set<(el: Element, conn: BridgeConnection) => void>();
   const acks = new Map<string, number>();
+  const seqs = createSeqMap();
+  const EVENT_HEAD = `<message from='${host}' to='${componentDomain}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='`;
+  const EVENT_SEQ = new RegExp(`${EVENT_HEAD.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([0-9]{1,15})'`, "g");
+  /** A test's event seqs of this epoch, renumbered for the wire (bytes stay bytes: read as latin1). */
+  function toWire(data: string | Uint8Array): string | Uint8Array {
+    const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1");
+    let changed = false;
+    const out = text.replace(EVENT_SEQ, (whole, digits: string) => {
+      const seq = Number(digits);
+      const wire = seqs.toWire(seq);
+      if (wire === seq) return whole;
+      changed = true;
+      return `${EVENT_HEAD}${wire}'`;
+    });
+    if (!changed) return data;
+    return typeof data === "string" ? out : Buffer.from(out, "latin1");
+  }
   const publishes: Element[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer();
@@ -122,7 +143,7 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
       closedPromise,
       write(data) {
         if (socket.destroyed || !socket.writable) return false;
-        socket.write(data);
+        socket.write(toWire(data));
         return true;
       },
       drained() {
@@ -169,7 +190,9 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
         if (hello !== undefined) {
           hellos += 1;
           const reply = new Element("iq", { type: "result", from: host, to: el.attrs.from, id: el.attrs.id });
-          reply.c("hello", { xmlns: NS_BRIDGE, version: BRIDGE_VERSION, server: "FakeBridge 1", epoch, dropped: "0" });
+          // The fake keeps no buffer: every event written is gone from its view, so the replay
+          // (of nothing) starts after the highest seq written (bridge-protocol.md §1, `first`).
+          reply.c("hello", { xmlns: NS_BRIDGE, version: BRIDGE_VERSION, server: "FakeBridge 1", epoch, dropped: "0", first: String(seqs.next) });
           return send(reply);
         }
         if (el.getChild("hibernation-timeout", NS_BRIDGE) !== undefined) {
@@ -183,16 +206,17 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
           if (inner !== undefined) publishes.push(inner);
           const answer = inner === undefined ? null : publishReply(inner);
           if (answer === null) return;
-          // The outcome in protocol 1's form, an IQ result the daemon still accepts: it keeps
-          // event sequence numbers entirely in the tests' hands (the real bridge sends an event).
-          const reply = new Element("iq", { type: "result", from: host, to: el.attrs.from, id: `pr-${String(answer.attrs.id)}` });
-          reply.c("publish-result", { xmlns: NS_BRIDGE }).cnode(answer);
-          return send(reply);
+          // The outcome as the bridge reports it (bridge-protocol.md §4): a publish-result event,
+          // next in the sequence on the wire. Written as is: it is not a test's event to renumber.
+          const event = new Element("message", { from: host, to: componentDomain });
+          event.c("event", { xmlns: NS_BRIDGE, epoch, seq: String(seqs.own()), type: "publish-result", publish: String(answer.attrs.id) }).cnode(answer);
+          if (!socket.destroyed && socket.writable) socket.write(event.toString());
+          return;
         }
         const ack = el.getChild("ack", NS_BRIDGE);
         if (ack !== undefined) {
           const e = String(ack.attrs.epoch);
-          const seq = Number(ack.attrs.seq);
+          const seq = e === epoch ? seqs.toTest(Number(ack.attrs.seq)) : Number(ack.attrs.seq);
           if (seq > (acks.get(e) ?? 0)) acks.set(e, seq);
           return;
         }
@@ -272,4 +296,53 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
     },
   };
   return bridge;
+}
+
+/**
+ * Test seqs ↔ wire seqs for the fake's epoch. A test's seq n goes out as n plus the number of the
+ * fake's own events sent before the test first wrote a seq ≥ n; so a test that counts 1, 2, 3 …
+ * stays contiguous on the wire, and a replayed (duplicate) seq maps to the same wire seq again.
+ * Seqs below 1 (not valid) go out unchanged.
+ */
+export function createSeqMap(): { readonly next: number; toWire(seq: number): number; own(): number; toTest(wire: number): number } {
+  let highestTest = 0;
+  let highestWire = 0;
+  /** From test seq `from` on, add `by`; in ascending order of `from`. */
+  const shifts: Array<{ from: number; by: number }> = [{ from: 1, by: 0 }];
+  return {
+    get next() {
+      return highestWire + 1;
+    },
+    toWire(seq) {
+      if (seq < 1) return seq;
+      let by = 0;
+      for (let i = shifts.length - 1; i >= 0; i--) {
+        const shift = shifts[i] as { from: number; by: number };
+        if (shift.from <= seq) {
+          by = shift.by;
+          break;
+        }
+      }
+      highestTest = Math.max(highestTest, seq);
+      highestWire = Math.max(highestWire, seq + by);
+      return seq + by;
+    },
+    own() {
+      highestWire += 1;
+      const last = shifts[shifts.length - 1] as { from: number; by: number };
+      const by = highestWire - highestTest;
+      if (last.from === highestTest + 1) last.by = by;
+      else shifts.push({ from: highestTest + 1, by });
+      return highestWire;
+    },
+    toTest(wire) {
+      for (let i = shifts.length - 1; i >= 0; i--) {
+        const shift = shifts[i] as { from: number; by: number };
+        if (shift.from + shift.by > wire) continue;
+        const next = shifts[i + 1];
+        return next === undefined ? wire - shift.by : Math.min(wire - shift.by, next.from - 1);
+      }
+      return 0;
+    },
+  };
 }

@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { Element, parse } from "ltx";
 
 import type { Event } from "../../src/core/types.ts";
-import { type Inbound, parseInbound } from "../../src/xmpp/parse-bridge.ts";
+import { type Inbound, parseInbound, refusedEvent } from "../../src/xmpp/parse-bridge.ts";
 import { readStanzaError } from "../../src/xmpp/errors.ts";
+import { refusalReply } from "../../src/xmpp/refusals.ts";
 import { BRIDGE_VERSION, NS_BRIDGE, NS_CLIENT, NS_DISCO_INFO, NS_PUSH } from "../../src/xmpp/ns.ts";
 
 const CTX = { host: "example.com", componentDomain: "push.example.com", now: 1_700_000_000_000 };
@@ -29,11 +30,20 @@ function eventOf(name: string): { epoch: string; seq: number; event: Event } {
   return r;
 }
 
-function expectInvalid(r: Inbound): Extract<Inbound, { kind: "invalid" }> {
+/** Asserts a refused event: epoch and seq readable (so the shell acknowledges it), with a reason. */
+function expectRefused(r: Inbound): Extract<Inbound, { kind: "refused-event" }> {
+  expect(r.kind).toBe("refused-event");
+  if (r.kind !== "refused-event") throw new Error("unreachable");
+  expect(r.reason.length).toBeGreaterThan(0);
+  return r;
+}
+
+/** An invalid result, with the error reply its refusal calls for (rendered by refusals.refusalReply). */
+function expectInvalid(r: Inbound): Extract<Inbound, { kind: "invalid" }> & { reply: Element | null } {
   expect(r.kind).toBe("invalid");
   if (r.kind !== "invalid") throw new Error("unreachable");
   expect(r.reason.length).toBeGreaterThan(0);
-  return r;
+  return { ...r, reply: r.refusal === null ? null : refusalReply(r.refusal) };
 }
 
 /** Asserts an invalid result whose reply is an IQ error with this type/condition, addressed back. */
@@ -219,11 +229,50 @@ describe("malformed events are invalid with a reason and no reply", () => {
     ["stream-level element", xml("<handshake/>")],
     ["stanza in a foreign namespace", xml("<message xmlns='urn:example:other' from='example.com'/>")],
   ];
-  for (const [name, el] of cases) {
-    test(name, () => {
-      expect(expectInvalid(inbound(el)).reply).toBeNull();
+  // With a readable epoch and seq the event is refused, not merely invalid: the shell acknowledges
+  // it (one hostile stanza must never be replayed forever, bridge-protocol.md §2).
+  const REFUSED_FROM = cases.findIndex(([name]) => name === "missing type");
+  const REFUSED_TO = cases.findIndex(([name]) => name === "message without event");
+  cases.forEach(([name, el], i) => {
+    const refused = i >= REFUSED_FROM && i < REFUSED_TO;
+    test(refused ? `${name}: refused with its epoch and seq, no reply` : name, () => {
+      const r = inbound(el);
+      if (refused) {
+        expect(r).toMatchObject({ kind: "refused-event", epoch: "e", seq: 1 });
+        expect(r.kind === "refused-event" && r.reason.length > 0).toBe(true);
+      } else {
+        expect(expectInvalid(r).reply).toBeNull();
+      }
     });
-  }
+  });
+});
+
+describe("offline-pending events (D21) and stanzas the stream parser cut", () => {
+  test("D21 offline-pending becomes one core event per user, with the newest stored message", () => {
+    const r = inbound(
+      EVT("epoch='e' seq='4' type='offline-pending'",
+        `<pending xmlns='${NS_BRIDGE}' user='alice' count='3' latest='1700000000000'>${MSG}</pending>` +
+        `<pending xmlns='${NS_BRIDGE}' user='bob' count='1' latest='1700000001000'/>`),
+    );
+    if (r.kind !== "event-batch") throw new Error(JSON.stringify(r));
+    expect(r.seq).toBe(4);
+    expect(r.events.map((e) => e.type === "offline-pending" && [e.user, e.count, e.latestAt, e.lastPushAt, e.copy !== null])).toEqual([
+      ["alice", 3, 1700000000000, null, true],
+      ["bob", 1, 1700000001000, null, false],
+    ]);
+  });
+
+  test("D21 offline-pending with a bad user is refused, not taken", () => {
+    const r = inbound(EVT("epoch='e' seq='4' type='offline-pending'", `<pending xmlns='${NS_BRIDGE}' user='a@b' count='1' latest='1'/>`));
+    expect(r).toMatchObject({ kind: "refused-event", seq: 4 });
+  });
+
+  test("a bridge event the stream parser cut (too deep) is refused with its epoch and seq", () => {
+    const el = EVT("epoch='e' seq='9' type='offline' user='alice'", MSG);
+    expect(refusedEvent(el, "stanza nesting exceeds 64", CTX)).toMatchObject({ kind: "refused-event", epoch: "e", seq: 9 });
+    const other = xml("<message from='evil.example'><event xmlns='" + NS_BRIDGE + "' epoch='e' seq='9'/></message>");
+    expect(refusedEvent(other, "stanza nesting exceeds 64", CTX).kind).toBe("invalid");
+  });
 });
 
 describe("client requests (bridge-protocol.md §3)", () => {
@@ -380,16 +429,19 @@ describe("other IQs to the component", () => {
 });
 
 describe("replies to our commands", () => {
-  test("hello result: version, server, epoch, dropped and the session snapshot", () => {
+  test("hello result: version, server, epoch, dropped, quarantined, first, unclean and the session snapshot", () => {
     const r = inbound(fixture("hello-result.xml"));
     if (r.kind !== "hello-result") throw new Error(JSON.stringify(r));
-    expect(r).toEqual({
+    expect(r).toMatchObject({
       kind: "hello-result",
       iqId: "h1",
       version: BRIDGE_VERSION,
       server: "Prosody 0.12.3",
       epoch: "k3j2",
       dropped: 3,
+      quarantined: 2,
+      first: 17,
+      unclean: true,
       sessions: [
         { user: "alice", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1", bound: "push.app<n1", hibernating: true },
         { user: "alice", sessionId: "c2s55b", fullJid: "alice@example.com/desktop", clientId: null, bound: null, hibernating: false },
@@ -461,31 +513,9 @@ describe("replies to our commands", () => {
     });
   });
 
-  test("D15 publish-as-host success → publish-reply ok with the inner id and from", () => {
-    expect(inbound(fixture("publish-result-ok.xml"))).toEqual({
-      kind: "publish-reply",
-      iqId: "c2",
-      publishId: "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
-      from: "push.app",
-      ok: true,
-    });
-  });
-
-  test("D15 publish-as-host error keeps exact type, condition and text", () => {
-    expect(inbound(fixture("publish-result-error.xml"))).toEqual({
-      kind: "publish-reply",
-      iqId: "c3",
-      publishId: "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
-      from: "push.app",
-      ok: false,
-      errorType: "cancel",
-      condition: "item-not-found",
-      text: "Unknown node n1",
-    });
-  });
-
-  test("D11 publish-as-host timeout → publish-timeout", () => {
-    expect(inbound(fixture("publish-result-timeout.xml"))).toEqual({ kind: "publish-timeout", iqId: "c4" });
+  test("protocol 1's <publish-result> IQ is not a publish outcome any more (outcomes are events): iq-result", () => {
+    const el = xml(`<iq type='result' from='example.com' id='c2'><publish-result xmlns='${NS_BRIDGE}'><iq xmlns='jabber:client' type='result' from='push.app' id='p1'/></publish-result></iq>`);
+    expect(inbound(el)).toMatchObject({ kind: "iq-result", iqId: "c2" });
   });
 
   test("D15 direct reply to a publish sent from the component (error, type wait)", () => {
@@ -543,23 +573,9 @@ describe("replies to our commands", () => {
     ["an iq of type set", " publish='p1'", `<iq type='set' from='push.app' id='p1'/>`],
   ];
   for (const [name, attrs, child] of badPublishEvent) {
-    test(`D11 publish-result event with ${name} → invalid, no reply`, () => {
+    test(`D11 publish-result event with ${name} → refused (acknowledged), no reply`, () => {
       const el = xml(`<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='7' type='publish-result'${attrs}>${child}</event></message>`);
-      expect(expectInvalid(inbound(el)).reply).toBeNull();
-    });
-  }
-
-  const badPublishResult: Array<[string, string]> = [
-    ["no inner iq", `<publish-result xmlns='${NS_BRIDGE}'/>`],
-    ["inner iq without id", `<publish-result xmlns='${NS_BRIDGE}'><iq xmlns='jabber:client' type='result' from='push.app'/></publish-result>`],
-    ["inner iq without from", `<publish-result xmlns='${NS_BRIDGE}'><iq xmlns='jabber:client' type='result' id='x'/></publish-result>`],
-    ["inner iq of type set", `<publish-result xmlns='${NS_BRIDGE}'><iq xmlns='jabber:client' type='set' from='push.app' id='x'/></publish-result>`],
-    ["inner iq in a wrong namespace", `<publish-result xmlns='${NS_BRIDGE}'><iq xmlns='jabber:server' type='result' from='push.app' id='x'/></publish-result>`],
-  ];
-  for (const [name, payload] of badPublishResult) {
-    test(`publish-result with ${name} → invalid, no reply`, () => {
-      const r = inbound(xml(`<iq type='result' from='example.com' id='c5'>${payload}</iq>`));
-      expect(expectInvalid(r).reply).toBeNull();
+      expect(expectRefused(inbound(el)).seq).toBe(7);
     });
   }
 
@@ -603,11 +619,11 @@ describe("garbage never throws", () => {
     expect(r.event.copy.key).toMatch(/^d:[0-9a-f]{32}$/);
   });
 
-  test("10k children in an event → invalid (one stanza expected) without throwing", () => {
+  test("10k children in an event → refused (one stanza expected) without throwing", () => {
     const root = EVT("epoch='e' seq='1' type='offline' user='alice'");
     const event = root.getChild("event", NS_BRIDGE);
     for (let i = 0; i < 10_000; i++) event?.c("message", { xmlns: NS_CLIENT, id: String(i) });
-    expect(expectInvalid(inbound(root)).reply).toBeNull();
+    expect(expectRefused(inbound(root)).seq).toBe(1);
   });
 
   test("10k queued stanzas in a hibernation-started event are all kept", () => {

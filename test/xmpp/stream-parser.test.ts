@@ -141,11 +141,40 @@ describe("createStreamParser", () => {
     for (let i = 0; i < 100; i++) expect(stanzas(parser.write(IQ))).toHaveLength(1);
   });
 
-  test("write() rejects nesting deeper than maxDepth with policy-violation", () => {
-    const deep = `${"<a>".repeat(5)}${"</a>".repeat(5)}`;
+  test("write() refuses a stanza nested deeper than maxDepth, keeps its first levels and goes on with the stream", () => {
+    const deep = `<a seq='7'>${"<a>".repeat(4)}deep text${"</a>".repeat(4)}</a>`;
     expect(stanzas(feedAll([HEADER, deep], { maxDepth: 5 }))).toHaveLength(1);
-    const events = feedAll([HEADER, deep], { maxDepth: 4 });
-    expect(events.at(-1)).toEqual({ type: "error", condition: "policy-violation", detail: "stanza nesting exceeds 4" });
+    const events = feedAll([HEADER, deep, IQ], { maxDepth: 4 });
+    const refused = events[1];
+    if (refused?.type !== "stanza") throw new Error("no refused stanza");
+    expect(refused.refused).toBe("stanza nesting exceeds 4");
+    expect(refused.element.attrs.seq).toBe("7");
+    expect(refused.element.toString()).toBe("<a seq=\"7\"><a><a><a/></a></a></a>");
+    expect(events[2]).toMatchObject({ type: "stanza", element: { name: "iq" } });
+    expect((events[2] as { refused?: string }).refused).toBeUndefined();
+    expect(events.some((e) => e.type === "error")).toBe(false);
+  });
+
+  test("write() still reports a mismatched end tag inside the part nested too deep", () => {
+    const events = feedAll([HEADER, `<a>${"<b>".repeat(4)}</c>`], { maxDepth: 2 });
+    expect(events.at(-1)).toMatchObject({ type: "error", condition: "not-well-formed" });
+  });
+
+  test("write() ends the stream with restricted-xml on a DOCTYPE, a comment or a processing instruction (RFC 6120 §11.1)", () => {
+    for (const junk of ["<!DOCTYPE x>", "<!DOCTYPE x [<!ENTITY e 'boom'>]>", "<!-- hi -->", "<?php x?>", "<message><!-- c --></message>", "<message><?pi x?></message>"]) {
+      const bytes = new TextEncoder().encode(HEADER + junk + IQ);
+      for (let cut = 1; cut < bytes.length; cut += 3) {
+        const events = feedAll(splitBytes(bytes, [cut]));
+        expect(events.at(-1)).toMatchObject({ type: "error", condition: "restricted-xml" });
+        expect(stanzas(events)).toHaveLength(0);
+      }
+    }
+  });
+
+  test("write() ends the stream with bad-format on a second stream header instead of hiding the stream close", () => {
+    const events = feedAll([HEADER, IQ, `<stream:stream xmlns='jabber:component:accept' id='2'>`, IQ, "</stream:stream>"]);
+    expect(stanzas(events)).toHaveLength(1);
+    expect(events.at(-1)).toMatchObject({ type: "error", condition: "bad-format" });
   });
 
   test("write() reports not-well-formed for a mismatched end tag", () => {
@@ -270,9 +299,9 @@ describe("createStreamParser() fast path (plain-stanza.ts)", () => {
       for (let i = rng.int(0, 4); i > 0; i--) a[rng.pick(ATTRS)] = rng.text(12);
       let inner = "";
       if (depth < 5) for (let i = rng.int(0, 3); i > 0; i--) inner += rng.chance(0.6) ? element(depth + 1) : esc(rng.text(20));
-      // Comments, CDATA and processing instructions make the fast path defer to SaxLtx; input that
-      // ends the stream (a bad entity, a mismatched end tag) is in the edge cases above.
-      if (rng.chance(0.05)) inner += rng.pick(["<!-- c -->", "<![CDATA[<x>]]>", "<?p?>", "&#x41;"]);
+      // CDATA and character references make the fast path defer to SaxLtx; input that ends the
+      // stream (a bad entity, a mismatched end tag, a comment or PI) is in the edge cases above.
+      if (rng.chance(0.05)) inner += rng.pick(["<![CDATA[<x>]]>", "<![CDATA[]]>", "&#x41;"]);
       const open = `<${name}${attrs(a)}`;
       return inner === "" && rng.chance(0.3) ? `${open}/>` : `${open}>${inner}</${name}>`;
     };
