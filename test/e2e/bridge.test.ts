@@ -1,11 +1,12 @@
 /**
- * The Prosody bridge (contrib/prosody/mod_cloud_notifyd.lua) against a real Prosody 0.12:
+ * The Prosody bridge (contrib/prosody/mod_cloud_notifyd.lua) against a real Prosody (0.12 and 13):
  * the test plays the daemon over a raw XEP-0114 socket, slixmpp clients play the users.
  * Protocol: docs/bridge-protocol.md.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { Element, parse } from "ltx";
 import { disposeProsody, startProsody, type ProsodyInstance } from "../helpers/prosody.ts";
+import { describeProsody, type ProsodyVersion, serverPattern } from "../helpers/prosody-versions.ts";
 import { connectComponent, nextId, type TestComponent } from "../helpers/xml-socket.ts";
 import { startClient, type TestClient } from "../helpers/xmpp-client.ts";
 import { BRIDGE_VERSION } from "../../src/xmpp/ns.ts";
@@ -79,8 +80,9 @@ async function noStanza(c: TestComponent, match: (el: Element) => boolean, ms: n
 }
 
 /** A Prosody with the bridge and the test app service `app.localhost`. */
-function bridgeProsody(hostConfig: string, users: Array<[string, string]> = []): Promise<ProsodyInstance> {
+function bridgeProsody(version: ProsodyVersion, hostConfig: string, users: Array<[string, string]> = []): Promise<ProsodyInstance> {
   return startProsody({
+    version,
     componentSecret: SECRET,
     bridge: true,
     hostConfig,
@@ -99,7 +101,7 @@ async function connectAndHello(p: ProsodyInstance): Promise<{ c: TestComponent; 
   return { c, hello: reply.getChild("hello", NS) as Element, replayed };
 }
 
-describe("bridge on a shared Prosody", () => {
+describeProsody("bridge on a shared Prosody", (version) => {
   let p: ProsodyInstance;
   let daemon: TestComponent;
   let alice: TestClient;
@@ -109,6 +111,7 @@ describe("bridge on a shared Prosody", () => {
 
   beforeAll(async () => {
     p = await startProsody({
+      version,
       componentSecret: SECRET,
       bridge: true,
       smacksHibernationTime: 3,
@@ -154,7 +157,7 @@ describe("bridge on a shared Prosody", () => {
     expect(reply.attrs.type).toBe("result");
     const hello = reply.getChild("hello", NS);
     expect(hello?.attrs.version).toBe(BRIDGE_VERSION);
-    expect(hello?.attrs.server).toMatch(/^Prosody 0\.12/);
+    expect(hello?.attrs.server).toMatch(serverPattern(version));
     expect(hello?.attrs.dropped).toBe("0");
     epoch = hello?.attrs.epoch ?? "";
     expect(epoch.length).toBeGreaterThan(8);
@@ -442,12 +445,12 @@ describe("bridge on a shared Prosody", () => {
   });
 });
 
-describe("bridge buffering while the daemon is away", () => {
+describeProsody("bridge buffering while the daemon is away", (version) => {
   let p: ProsodyInstance;
   let bob: TestClient;
 
   beforeAll(async () => {
-    p = await bridgeProsody("  cloud_notifyd_buffer_size = 4", [
+    p = await bridgeProsody(version, "  cloud_notifyd_buffer_size = 4", [
       ["bob", PW],
       ["carol", PW],
     ]);
@@ -543,11 +546,11 @@ describe("bridge buffering while the daemon is away", () => {
   }, 20000);
 });
 
-describe("bridge at server stop", () => {
+describeProsody("bridge at server stop", (version) => {
   let p: ProsodyInstance;
 
   beforeAll(async () => {
-    p = await bridgeProsody("  cloud_notifyd_stop_wait = 1.5");
+    p = await bridgeProsody(version, "  cloud_notifyd_stop_wait = 1.5");
   }, 30000);
 
   afterAll(async () => {

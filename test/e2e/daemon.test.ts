@@ -4,7 +4,7 @@
  * a database made by an earlier migration.
  */
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import { applyMigrations, MIGRATIONS } from "../../src/store/migrate.ts";
 import { type Daemon, ensureBinary, startDaemon } from "../helpers/daemon.ts";
 import { disposeProsody, type ProsodyInstance, startProsody } from "../helpers/prosody.ts";
+import { describeProsody } from "../helpers/prosody-versions.ts";
 
 const SECRET = "s3cret-for-tests";
 let prosody: ProsodyInstance;
@@ -43,17 +44,17 @@ async function waitStatus(d: Daemon, status: number, timeoutMs = 20000): Promise
   throw new Error(`readyz stayed ${last}, wanted ${status}\n${d.logs().slice(-2000)}`);
 }
 
-beforeAll(async () => {
-  await ensureBinary();
-  prosody = await startProsody({ componentSecret: SECRET, bridge: true });
-}, 60000);
+describeProsody("compiled binary against real Prosody", (version) => {
+  beforeAll(async () => {
+    await ensureBinary();
+    prosody = await startProsody({ version, componentSecret: SECRET, bridge: true });
+  }, 60000);
 
-afterAll(async () => {
-  for (const d of daemons) if (d.proc.exitCode === null) await d.kill9();
-  await disposeProsody(prosody);
-});
+  afterAll(async () => {
+    for (const d of daemons.splice(0)) if (d.proc.exitCode === null) await d.kill9();
+    if (prosody) await disposeProsody(prosody);
+  });
 
-describe("compiled binary against real Prosody", () => {
   test("authenticates as a component, gets the bridge's hello and turns ready", async () => {
     const d = await startDaemon({ env: envFor(prosody) });
     daemons.push(d);

@@ -3,7 +3,7 @@
  * account deletion. Same stack as push.test.ts (compiled daemon, Debian Prosody with the bridge,
  * slixmpp clients, the app.localhost component that records publishes).
  */
-import { describe, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 
 import type { AppAnswer } from "../helpers/app-service.ts";
 import {
@@ -16,14 +16,16 @@ import {
   removals,
   usePushStacks,
 } from "../helpers/push-stack.ts";
-
-const stack = usePushStacks();
+import { describeProsody } from "../helpers/prosody-versions.ts";
 
 const IDENT = `${APP_DOMAIN}<n1`;
 
-describe("push lifecycle end to end (compiled daemon, real Prosody, app component)", () => {
+describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app component)", (version) => {
+  const stack = usePushStacks(version);
+
   test("B41 B42 B43 D13 D18 app service errors: counted (not wait), persisted across a restart, removal at push_max_errors visible in /removals", async () => {
-    const s = await stack({ users: ["alice", "bob"], daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3" } });
+    // the reference's policy (B41–B44): D19 retries and D20 removal at once off (test/fault/app-service-policy.test.ts has the defaults)
+    const s = await stack({ users: ["alice", "bob"], daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3", CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "", CLOUD_NOTIFYD_PUSH_REMOVE_CONDITIONS: "" } });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");
     await phone.quit();
@@ -80,7 +82,8 @@ describe("push lifecycle end to end (compiled daemon, real Prosody, app componen
   });
 
   test("B43 a result resets the consecutive error count", async () => {
-    const s = await stack({ users: ["alice", "bob"], daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3" } });
+    // the reference's policy (B41–B44): D19 retries and D20 removal at once off (test/fault/app-service-policy.test.ts has the defaults)
+    const s = await stack({ users: ["alice", "bob"], daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3", CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "", CLOUD_NOTIFYD_PUSH_REMOVE_CONDITIONS: "" } });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");
     await phone.quit();

@@ -4,7 +4,7 @@
  * Each test builds its own stack (test/helpers/push-stack.ts), so they do not share state.
  * More scenarios (errors, restarts, deletion): push-lifecycle.test.ts.
  */
-import { describe, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { parse } from "ltx";
 
 import { NS_DATA, NS_PUSH } from "../helpers/app-service.ts";
@@ -20,10 +20,11 @@ import {
   registrations,
   usePushStacks,
 } from "../helpers/push-stack.ts";
+import { describeProsody } from "../helpers/prosody-versions.ts";
 
-const stack = usePushStacks();
+describeProsody("push end to end (compiled daemon, real Prosody, app component)", (version) => {
+  const stack = usePushStacks(version);
 
-describe("push end to end (compiled daemon, real Prosody, app component)", () => {
   test("B1 B10 B14 enable/disable round trip: result, visible in the admin API, gone after disable; account disco lists urn:xmpp:push:0", async () => {
     const s = await stack({ users: ["alice"] });
     const phone = await s.client("alice", "phone");

@@ -5,10 +5,11 @@
  * store. Every enable whose client got `type='result'` must be in the store afterwards (D4: a
  * registration is persisted before `enable` is answered). Three rounds, three kill -9s.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 
 import { type Daemon, ensureBinary, startDaemon } from "../helpers/daemon.ts";
 import { disposeProsody, type ProsodyInstance, startProsody } from "../helpers/prosody.ts";
+import { describeProsody, type ProsodyVersion } from "../helpers/prosody-versions.ts";
 import { type ClientEvent, startClient, type TestClient } from "../helpers/xmpp-client.ts";
 
 const SECRET = "kill9-secret";
@@ -51,9 +52,14 @@ async function storedNodes(d: Daemon, user: string): Promise<Set<string>> {
   return new Set(body.registrations.map((r) => r.node ?? ""));
 }
 
-beforeAll(async () => {
+/** Starts this file's Prosody (of `version`), daemon and clients; resets the module state of a previous version's run. */
+async function setUp(version: ProsodyVersion): Promise<void> {
+  clients.clear();
+  daemon = null;
+  dataDir = "";
   await ensureBinary();
   prosody = await startProsody({
+    version,
     componentSecret: SECRET,
     bridge: true,
     hostConfig: "  cloud_notifyd_request_timeout = 3",
@@ -61,15 +67,18 @@ beforeAll(async () => {
   });
   daemon = await start();
   for (const u of USERS) clients.set(u, await startClient({ jid: `${u}@localhost/phone`, password: PW, port: prosody.c2sPort }));
-}, 90000);
+}
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   for (const c of clients.values()) await c.quit();
   if (daemon !== null && daemon.proc.exitCode === null) await daemon.kill9();
   if (prosody) await disposeProsody(prosody);
-}, 30000);
+}
 
-describe("kill -9 during an enable storm", () => {
+describeProsody("kill -9 during an enable storm", (version) => {
+  beforeAll(() => setUp(version), 90000);
+  afterAll(tearDown, 30000);
+
   test(`D4 ${ROUNDS} × kill -9 mid-storm: every enable answered with result is in the store after restart`, async () => {
     const summary: string[] = [];
     const confirmed = new Map<string, string[]>(); // user → nodes that got a result, over all rounds

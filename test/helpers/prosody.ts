@@ -1,6 +1,8 @@
 /**
- * Runs a real Prosody (the Debian /usr/bin/prosody) for tests: its own config file, data, log
- * and ports in a temporary directory, loopback only, foreground, plain-text c2s auth.
+ * Runs a real Prosody for tests: its own config file, data, log and ports in a temporary directory,
+ * loopback only, foreground, plain-text c2s auth. Version 0.12 is Debian 12's /usr/bin/prosody,
+ * version 13 the same paths inside the chroot of scripts/prosody13-chroot.sh; which one a test uses
+ * comes from test/helpers/prosody-versions.ts.
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -9,7 +11,12 @@ import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
+import { DEFAULT_PROSODY_VERSION, type ProsodyVersion } from "./prosody-versions.ts";
+import { chrootCommand, ensureVisibleInChroot } from "./prosody13-chroot.ts";
+
 export interface ProsodyOptions {
+  /** Which Prosody (default: the first of CLOUD_NOTIFYD_TEST_PROSODY, see prosody-versions.ts). */
+  version?: ProsodyVersion;
   /** VirtualHost name (default "localhost"). */
   host?: string;
   /** The bridge's component domain (default `push.${host}`). */
@@ -35,6 +42,7 @@ export interface ProsodyOptions {
 }
 
 export interface ProsodyInstance {
+  version: ProsodyVersion;
   c2sPort: number;
   componentPort: number;
   s2sPort: number;
@@ -54,6 +62,25 @@ export interface ProsodyInstance {
 const PROSODY = "/usr/bin/prosody";
 const PROSODYCTL = "/usr/bin/prosodyctl";
 const PLUGIN_DIR = resolve(import.meta.dir, "../../contrib/prosody");
+const CHECKOUT = resolve(import.meta.dir, "../..");
+
+interface Command {
+  cmd: string;
+  args: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** `bin args…` for this version: directly for 0.12, through chroot for 13 (chroot execs: same pid). */
+function command(version: ProsodyVersion, bin: string, args: string[]): Command {
+  return version === "13" ? chrootCommand(bin, args) : { cmd: bin, args };
+}
+
+/** Every Prosody process started here and not yet seen exiting: killed when the test process exits. */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const proc of live) proc.kill("SIGKILL");
+});
 
 /** A free loopback TCP port (bound to port 0, then released). */
 export async function freePort(): Promise<number> {
@@ -139,9 +166,9 @@ function renderConfig(p: {
   return lines.join("\n");
 }
 
-function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+function run(c: Command): Promise<{ code: number; out: string }> {
   return new Promise((ok, fail) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(c.cmd, c.args, { stdio: ["ignore", "pipe", "pipe"], cwd: c.cwd, env: c.env });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
@@ -152,8 +179,12 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
 
 /** Starts Prosody and resolves when both its c2s and component ports accept connections. */
 export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstance> {
+  const version = opts.version ?? DEFAULT_PROSODY_VERSION;
   const host = opts.host ?? "localhost";
   const componentDomain = opts.componentDomain ?? `push.${host}`;
+  const pluginPaths = [...(opts.bridge ? [PLUGIN_DIR] : []), ...(opts.pluginPaths ?? [])];
+  // Prosody 13 runs chrooted: its config, data, log and plugins must be at the same paths inside.
+  if (version === "13") ensureVisibleInChroot([tmpdir(), CHECKOUT, ...pluginPaths]);
   const dir = await mkdtemp(join(tmpdir(), "cnd-prosody-"));
   await mkdir(join(dir, "data"), { recursive: true });
   await mkdir(join(dir, "certs"), { recursive: true });
@@ -170,7 +201,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
       ports,
       modules: opts.extraModules ?? [],
       bridge: opts.bridge ?? false,
-      pluginPaths: [...(opts.bridge ? [PLUGIN_DIR] : []), ...(opts.pluginPaths ?? [])],
+      pluginPaths,
       hibernation: opts.smacksHibernationTime,
       hostConfig: opts.hostConfig,
       extraGlobalConfig: opts.extraGlobalConfig,
@@ -182,7 +213,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
   let exited: Promise<void> = Promise.resolve();
 
   async function prosodyctl(...args: string[]): Promise<string> {
-    const { code, out } = await run(PROSODYCTL, ["--config", configPath, ...args]);
+    const { code, out } = await run(command(version, PROSODYCTL, ["--config", configPath, ...args]));
     if (code !== 0) throw new Error(`Cannot run prosodyctl ${args.join(" ")}: exit ${code}: ${out.trim()}`);
     return out;
   }
@@ -196,7 +227,9 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
   }
 
   async function start(): Promise<void> {
-    const proc = spawn(PROSODY, ["-F", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+    const c = command(version, PROSODY, ["-F", "--config", configPath]);
+    const proc = spawn(c.cmd, c.args, { stdio: ["ignore", "pipe", "pipe"], cwd: c.cwd, env: c.env });
+    live.add(proc);
     let output = "";
     proc.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     proc.stderr?.on("data", (d: Buffer) => (output += d.toString()));
@@ -204,6 +237,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
     exited = new Promise((ok) =>
       proc.once("exit", () => {
         dead = true;
+        live.delete(proc);
         ok();
       }),
     );
@@ -216,7 +250,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
     }
     const tail = (await readLog()).split("\n").slice(-30).join("\n");
     proc.kill("SIGKILL");
-    throw new Error(`Cannot start prosody: ${dead ? "it exited" : "ports not ready"}\n${output}\n${tail}`);
+    throw new Error(`Cannot start prosody ${version}: ${dead ? "it exited" : "ports not ready"}\n${output}\n${tail}`);
   }
 
   async function stop(): Promise<void> {
@@ -233,6 +267,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
   await start();
 
   return {
+    version,
     c2sPort: ports.c2s,
     componentPort: ports.component,
     s2sPort: ports.s2s,

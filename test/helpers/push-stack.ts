@@ -10,6 +10,7 @@ import { rmSync } from "node:fs";
 import { type AppService, appComponentConfig, NS_DATA, NS_PUSH, startAppService } from "./app-service.ts";
 import { type Daemon, ensureBinary, startDaemon } from "./daemon.ts";
 import { disposeProsody, type ProsodyInstance, type ProsodyOptions, startProsody } from "./prosody.ts";
+import type { ProsodyVersion } from "./prosody-versions.ts";
 import { startClient, type TestClient } from "./xmpp-client.ts";
 
 export const APP_DOMAIN = "app.localhost";
@@ -182,10 +183,12 @@ export async function removals(s: PushStack, user?: string): Promise<RemovalJson
 }
 
 /**
- * Per-file setup for e2e files: builds the binary once, gives each test its own stack through
- * the returned function, and disposes every stack after each test.
+ * Per-file (or per-describe) setup for e2e files: builds the binary once, gives each test its own
+ * stack through the returned function, and disposes every stack after each test. `version` is the
+ * Prosody every stack runs (call it inside `describeProsody(name, (version) => …)`); a test's own
+ * `prosody.version` wins.
  */
-export function usePushStacks(): (opts: StackOptions) => Promise<PushStack> {
+export function usePushStacks(version?: ProsodyVersion): (opts: StackOptions) => Promise<PushStack> {
   setDefaultTimeout(30000);
   const stacks: PushStack[] = [];
   beforeAll(async () => {
@@ -195,7 +198,7 @@ export function usePushStacks(): (opts: StackOptions) => Promise<PushStack> {
     for (const s of stacks.splice(0)) await s.dispose();
   });
   return async function stack(opts) {
-    const s = await startPushStack(opts);
+    const s = await startPushStack(version === undefined ? opts : { ...opts, prosody: { version, ...opts.prosody } });
     stacks.push(s);
     return s;
   };
