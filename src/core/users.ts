@@ -1,11 +1,12 @@
 /**
- * Loading users into the cache and deleting them (D14).
+ * Loading users into the cache, deleting them (D14), and suspending a disabled account's pushes
+ * (Prosody 13 `user-disabled` / `user-enabled`; the mark is persisted, store/user-flags.ts).
  * @module
  */
 import type { CoreState, RegEntry } from "./state.ts";
-import type { Action, Event } from "./types.ts";
+import type { Action, Event, Identifier, StoreOp, Trigger } from "./types.ts";
 import { evictUsers, touchUser } from "./state.ts";
-import { stopBatch } from "./registrations.ts";
+import { stopBatch } from "./session-batch.ts";
 
 type E<T extends Event["type"]> = Extract<Event, { type: T }>;
 
@@ -44,5 +45,48 @@ export function userDeleted(state: CoreState, event: E<"user-deleted">, actions:
     state.ops.delete(opId);
     actions.push({ type: "reply", requestId: op.requestId, error: { type: "cancel", condition: "item-not-found", text: "Account deleted" } });
   }
-  actions.push({ type: "store", ops: [{ op: "delete-user", user: event.user }] });
+  const ops: StoreOp[] = [{ op: "delete-user", user: event.user }];
+  if (state.disabled.delete(event.user)) ops.push({ op: "user-flag", user: event.user, disabled: false, at: event.now });
+  actions.push({ type: "store", ops });
+}
+
+/**
+ * The account was disabled (an admin, or a deletion waiting for its grace period): no push for
+ * it until it is enabled again. Its registrations, sessions and counters are kept; the mark is
+ * persisted so a daemon restart does not resume the pushes.
+ */
+export function userDisabled(state: CoreState, event: E<"user-disabled">, actions: Action[]): void {
+  if (state.disabled.has(event.user)) return;
+  state.disabled.add(event.user);
+  actions.push(
+    { type: "store", ops: [{ op: "user-flag", user: event.user, disabled: true, at: event.now }] },
+    { type: "log", level: "info", msg: "account disabled: pushes suspended", fields: { user: event.user } },
+    { type: "metric", name: "accounts_disabled_total" },
+  );
+}
+
+/** The account was enabled again: pushes resume (for what arrives from now on). */
+export function userEnabled(state: CoreState, event: E<"user-enabled">, actions: Action[]): void {
+  if (!state.disabled.delete(event.user)) return;
+  actions.push(
+    { type: "store", ops: [{ op: "user-flag", user: event.user, disabled: false, at: event.now }] },
+    { type: "log", level: "info", msg: "account enabled: pushes resumed", fields: { user: event.user } },
+  );
+}
+
+/**
+ * A push to a disabled account is not sent (called by publish.pushTo): recorded in the history
+ * as vetoed with the reason, like an extension's veto (B28). Returns false: not important.
+ */
+export function suppressedForDisabled(
+  user: string,
+  identifier: Identifier,
+  push: { important: boolean; trigger: Trigger; now: number },
+  actions: Action[],
+): false {
+  actions.push(
+    { type: "history", at: push.now, user, identifier, publishId: null, trigger: push.trigger, important: push.important, outcome: "vetoed", error: "account disabled" },
+    { type: "metric", name: "pushes_suppressed_total", labels: { reason: "account-disabled" } },
+  );
+  return false;
 }
