@@ -1,10 +1,12 @@
 /**
- * Validation of `<enable xmlns='urn:xmpp:push:0'/>` (B3–B6 with D1, D2).
+ * Validation of `<enable xmlns='urn:xmpp:push:0'/>` (B3–B6 with D1, D2; E1 `<encrypt>`, E3 filters).
  * @module
  */
-import type { CoreConfig, Identifier, XmlNode } from "./types.ts";
-import { bareKey, parseJid } from "./jid.ts";
-import { serialize, utf8Length } from "./xml.ts";
+import type { CoreConfig, Identifier, PushEncryption, PushFilters, XmlNode } from "./types.ts";
+import { parseEncrypt } from "./extensions/encrypt.ts";
+import { parseFilters } from "./extensions/filters.ts";
+import { nodeTooLong, publishOptionsTooLarge, pushJidProblem } from "./push-target.ts";
+import { serialize } from "./xml.ts";
 
 /** A stanza error for a reply. */
 export interface StanzaError {
@@ -21,6 +23,10 @@ export interface EnableRequest {
   /** Serialised first jabber:x:data child (B6), or null. */
   publishOptions: string | null;
   includePayload: boolean;
+  /** E1: the `<encrypt>` key, when push_encryption is on and the client sent one. */
+  encryption: PushEncryption | null;
+  /** E3: the filters, when push_filters is on and the client sent any. */
+  filters: PushFilters | null;
 }
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: StanzaError };
@@ -51,23 +57,22 @@ export function validateEnable(
 ): Validated<EnableRequest> {
   const jid = element.attrs.jid;
   if (jid === undefined) return fail("modify", "bad-request", "Missing jid"); // B3
-  const parsed = parseJid(jid);
-  if (parsed === null) return fail("modify", "jid-malformed", "Invalid jid"); // D1
-  const host = ctx.config.host.toLowerCase();
-  const own = `${ctx.user}@${host}`.toLowerCase();
-  const bare = bareKey(parsed);
-  if (jid === ctx.fullJid || bare === own || bare === host) {
-    return fail("modify", "bad-request", "JID must be different from ours"); // B4, D1
-  }
+  const problem = pushJidProblem(jid, { user: ctx.user, host: ctx.config.host, fullJid: ctx.fullJid });
+  if (problem === "malformed") return fail("modify", "jid-malformed", "Invalid jid"); // D1
+  if (problem === "own") return fail("modify", "bad-request", "JID must be different from ours"); // B4, D1
   const rawNode = element.attrs.node;
   const node = rawNode === undefined || rawNode === "" ? null : rawNode; // B5
-  if (node !== null && node.length > ctx.config.maxNodeLength) {
+  if (node !== null && nodeTooLong(node, ctx.config)) {
     return fail("modify", "not-acceptable", `Node longer than ${ctx.config.maxNodeLength} characters`); // D2
   }
   const publishOptions = publishOptionsOf(element);
-  if (publishOptions !== null && utf8Length(publishOptions) > ctx.config.maxPublishOptionsBytes) {
+  if (publishOptions !== null && publishOptionsTooLarge(publishOptions, ctx.config)) {
     return fail("modify", "not-acceptable", `Publish options larger than ${ctx.config.maxPublishOptionsBytes} bytes`); // D2
   }
+  const encryption = ctx.config.pushEncryption === true ? parseEncrypt(element) : { ok: true as const, value: null };
+  if (!encryption.ok) return { ok: false, error: encryption.error }; // E1: registration not stored
+  const filters = ctx.config.pushFilters === true ? parseFilters(element) : { ok: true as const, value: null };
+  if (!filters.ok) return { ok: false, error: filters.error };
   const flag = element.attrs.include_payload ?? element.attrs["include-payload"];
   return {
     ok: true,
@@ -77,6 +82,8 @@ export function validateEnable(
       identifier: identifierOf(jid, node),
       publishOptions,
       includePayload: flag === "true" || flag === "1",
+      encryption: encryption.value,
+      filters: filters.value,
     },
   };
 }

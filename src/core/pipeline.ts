@@ -6,6 +6,9 @@
  * @module
  */
 import type { CoreConfig, Registration, Summary, Trigger, XmlNode } from "./types.ts";
+import { encryptExtension } from "./extensions/encrypt.ts";
+import { FILTERS_EXTENSION } from "./extensions/filters.ts";
+import { type RandomBytes, seededRandom } from "./extensions/random.ts";
 
 /** A push before it becomes a publish: what every stage sees. */
 export interface PushDraft {
@@ -17,6 +20,10 @@ export interface PushDraft {
   summary: Summary;
   /** Children of `<notification>` after the summary form, added by extensions. */
   payload: XmlNode[];
+  /** E1: leave the summary form out (set by the encryption stage). */
+  omitSummary?: boolean;
+  /** E3.1: the server's word on whether the sender is a subscribed contact (undefined: not known). */
+  contact?: boolean;
 }
 
 export interface PushExtension {
@@ -27,6 +34,11 @@ export interface PushExtension {
   filter?(draft: Readonly<PushDraft>, config: CoreConfig): string | null;
   /** Returns the draft, extended or rewritten (B28's mutable payload). */
   build?(draft: PushDraft, config: CoreConfig): PushDraft;
+  /**
+   * What this extension reads later of a child element of a stanza that waits in a session queue
+   * (B30 keeps only a slim copy): a reduced copy of the child, or null for nothing.
+   */
+  keep?(child: XmlNode, stanza: XmlNode, config: CoreConfig): XmlNode | null;
 }
 
 export type PipelineResult = { ok: true; draft: PushDraft } | { ok: false; extension: string; reason: string };
@@ -59,7 +71,14 @@ export const PRIORITY_EXTENSION: PushExtension = Object.freeze({
   },
 });
 
-/** The extensions the configuration turns on, in pipeline order. */
-export function extensionsFor(config: CoreConfig): readonly PushExtension[] {
-  return config.pushPriority ? [PRIORITY_EXTENSION] : [];
+/**
+ * The extensions the configuration turns on, in pipeline order: E3 filters, E1 encryption (its
+ * IVs from `random`, by default a keystream keyed by `idSeed`), E2 priority.
+ */
+export function extensionsFor(config: CoreConfig, opts: { idSeed?: string; random?: RandomBytes } = {}): readonly PushExtension[] {
+  const list: PushExtension[] = [];
+  if (config.pushFilters === true) list.push(FILTERS_EXTENSION);
+  if (config.pushEncryption === true) list.push(encryptExtension(opts.random ?? seededRandom(opts.idSeed ?? "")));
+  if (config.pushPriority) list.push(PRIORITY_EXTENSION);
+  return list;
 }

@@ -8,7 +8,7 @@ import type { Action, Event, Identifier, Registration, StoreOp } from "./types.t
 import { evictUsers, nextOpId, touchUser } from "./state.ts";
 import { validateEnable } from "./enable.ts";
 import { matchDisable, validateDisable } from "./disable.ts";
-import { ensureSession, removeRegistration } from "./registrations.ts";
+import { ensureSession, removeRegistration } from "./session-batch.ts";
 import { resourceOf } from "./jid.ts";
 
 type EnableEvent = Extract<Event, { type: "enable" }>;
@@ -57,6 +57,8 @@ export function handleEnable(state: CoreState, event: EnableEvent, actions: Acti
     errorCount: 0, // D5
     lastError: null,
     lastErrorAt: null,
+    ...(value.encryption === null ? {} : { encryption: value.encryption }), // E1
+    ...(value.filters === null ? {} : { filters: value.filters }), // E3
   };
   const evicted = evictionsFor(state, u, value.identifier);
   const ops: StoreOp[] = [{ op: "upsert", registration }];

@@ -10,7 +10,8 @@ import { isImportant } from "./importance.ts";
 import { slimCopy } from "./slim.ts";
 import { pushTo } from "./publish.ts";
 import { seenBefore } from "./dedupe.ts";
-import { batchKey, ensureSession, parseBatchKey, resetCount, stopBatch } from "./registrations.ts";
+import { batchKey, ensureSession, parseBatchKey, resetCount, stopBatch } from "./session-batch.ts";
+import { ringNow } from "./extensions/calls.ts";
 
 type E<T extends Event["type"]> = Extract<Event, { type: T }>;
 
@@ -39,7 +40,7 @@ function processQueue(state: CoreState, u: UserState, s: SessionState, queue: re
     : [[firstOther, false], [firstImportant, true]];
   for (const [copy, important] of ordered) {
     if (copy === null) continue;
-    pushTo(state, u, entry, { stanza: copy.stanza, important, trigger, now }, actions);
+    pushTo(state, u, entry, { stanza: copy.stanza, important, trigger, now, contact: copy.contact }, actions);
     if (important && s.hibernating && s.firstHibernatedPush === null) firstHibernatedPush(u, s, now, actions);
   }
 }
@@ -58,7 +59,7 @@ function enqueue(state: CoreState, u: UserState, s: SessionState, copy: StanzaCo
     s.queue.shift();
     actions.push({ type: "metric", name: "session_queue_dropped_total" });
   }
-  s.queue.push(slimCopy(copy, state.config.pushNotificationWithBody));
+  s.queue.push(slimCopy(copy, state.config.pushNotificationWithBody, state.extensions, state.config));
   if (s.timer) return;
   s.timer = true;
   actions.push({ type: "schedule", key: batchKey(u.user, s.ref.sessionId), at: now + state.config.batchDelayMs });
@@ -95,16 +96,19 @@ export function hibernationStarted(state: CoreState, event: E<"hibernation-start
   const s = u.sessions.get(event.sessionId);
   if (s === undefined) return;
   s.hibernating = true;
+  s.hibernatedAt = event.now;
   s.firstHibernatedPush = null; // B33
   if (s.bound === null || !u.regs.has(s.bound)) return;
   s.extended = true; // B33, D12
   actions.push({ type: "hibernation-timeout", user: u.user, sessionId: s.ref.sessionId, mode: "extend", seconds: state.config.pushMaxHibernationTimeout });
-  const queue = s.queue.length === 0 ? event.queue : [...s.queue, ...event.queue];
+  const fresh = event.queue.filter((copy) => !ringNow(state, u, copy, "hibernation-start", event.now, actions)); // E1.4
+  const queue = s.queue.length === 0 ? fresh : [...s.queue, ...fresh];
   stopBatch(u, s, actions);
   processQueue(state, u, s, queue, "hibernation-start", event.now, actions); // B33: directly
 }
 
 export function stanzaQueued(state: CoreState, event: E<"stanza-queued">, actions: Action[]): void {
+  if (ringNow(state, touchUser(state, event.user), event.copy, "session-queue", event.now, actions)) return; // E1.4: a call rings now
   const found = boundSession(state, event.user, event.sessionId); // B31: unbound → nothing
   if (found === null) return;
   if (!found.s.timer) found.s.batchTrigger = "session-queue";
@@ -115,7 +119,9 @@ export function ackDelayed(state: CoreState, event: E<"ack-delayed">, actions: A
   const found = boundSession(state, event.user, event.sessionId); // B32
   if (found === null) return;
   if (!found.s.timer) found.s.batchTrigger = "ack-delayed";
-  for (const copy of event.queue) enqueue(state, found.u, found.s, copy, event.now, actions);
+  for (const copy of event.queue) {
+    if (!ringNow(state, found.u, copy, "ack-delayed", event.now, actions)) enqueue(state, found.u, found.s, copy, event.now, actions); // E1.4
+  }
 }
 
 export function hibernationEnded(state: CoreState, event: E<"hibernation-ended">, actions: Action[]): void {
@@ -126,6 +132,7 @@ export function hibernationEnded(state: CoreState, event: E<"hibernation-ended">
   // dropped with its timer instead of waking the device for stanzas it already has.
   stopBatch(u, s, actions);
   s.hibernating = false;
+  s.hibernatedAt = null;
   s.extended = false; // smacks cancels the watchdog on resumption
   s.firstHibernatedPush = null;
   resetCount(u, s.bound); // D9

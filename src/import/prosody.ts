@@ -7,20 +7,27 @@
  * The value maps identifier → push_info (mod_cloud_notify.lua `push_enable`):
  * `jid`, `node`, `include_payload`, `options` (st.preserialize of the x-data form: a table
  * `{ name = "x", attr = {…}, <children…> }`), `timestamp` (unix seconds), `client_id`,
- * `resource`, `language`.
+ * `resource`, `language`; with prosody-modules' extensions also `encryption = { algorithm,
+ * key_base64 }` (mod_cloud_notify_encrypted) and `filter_unknown`, `muted_jids = { [jid] = true }`,
+ * `groupchat_rules = { [room] = { when, nick } }` (mod_cloud_notify_filters), imported as E1/E3.
  * @module
  */
-import { identifierOf } from "../core/enable.ts";
-import { bareKey, parseJid } from "../core/jid.ts";
-import type { CoreConfig, Registration, XmlNode } from "../core/types.ts";
-import { serialize, utf8Length } from "../core/xml.ts";
+import { identifierOf, NS_DATA_FORMS } from "../core/enable.ts";
+import { nodeTooLong, publishOptionsTooLarge, pushJidProblem } from "../core/push-target.ts";
+import type { CoreConfig, PushEncryption, PushFilters, Registration, XmlNode } from "../core/types.ts";
+import { parseEncrypt } from "../core/extensions/encrypt.ts";
+import { bareOf } from "../core/extensions/payload.ts";
+import { MAX_FILTER_ITEMS } from "../core/extensions/filters.ts";
+import { serialize } from "../core/xml.ts";
 import type { LuaTable, LuaValue } from "./lua-table.ts";
 import { field, isTable, sequenceOf } from "./lua-table.ts";
 
 /** The fields of a push_info we understand; others (extensions) are reported as ignored. */
-const KNOWN_FIELDS = new Set(["jid", "node", "include_payload", "options", "timestamp", "client_id", "resource", "language"]);
+const KNOWN_FIELDS = new Set([
+  "jid", "node", "include_payload", "options", "timestamp", "client_id", "resource", "language",
+  "encryption", "filter_unknown", "muted_jids", "groupchat_rules",
+]);
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
-const NS_DATA_FORMS = "jabber:x:data";
 /** Deepest element nesting accepted in publish options (an x-data form is 3 levels). */
 const MAX_ELEMENT_DEPTH = 16;
 
@@ -33,7 +40,7 @@ export interface InvalidEntry {
 export interface ConvertedUser {
   registrations: Registration[];
   invalid: InvalidEntry[];
-  /** Extension fields present but not imported (e.g. encryption, muted_jids), sorted. */
+  /** Fields present but not imported (extensions of other modules), sorted. */
   ignoredFields: string[];
   /** Entries whose stored key differs from `jid<node` (imported under the computed identifier). */
   renamed: Array<{ stored: string; identifier: string }>;
@@ -114,17 +121,13 @@ function convertEntry(
 ): Converted<Registration> {
   const jid = field(entry, "jid");
   if (typeof jid !== "string" || jid === "") return { ok: false, error: "jid is missing or not a string" };
-  const parsed = parseJid(jid);
-  if (parsed === null) return { ok: false, error: `jid ${JSON.stringify(jid)} is not a valid JID (D1)` };
-  const host = ctx.host.toLowerCase();
-  const bare = bareKey(parsed);
-  if (bare === host || bare === `${user}@${host}`.toLowerCase()) {
-    return { ok: false, error: `jid ${jid} is the user's own account or server (D1)` };
-  }
+  const problem = pushJidProblem(jid, { user, host: ctx.host });
+  if (problem === "malformed") return { ok: false, error: `jid ${JSON.stringify(jid)} is not a valid JID (D1)` };
+  if (problem === "own") return { ok: false, error: `jid ${jid} is the user's own account or server (D1)` };
   const rawNode = field(entry, "node");
   if (rawNode !== undefined && typeof rawNode !== "string") return { ok: false, error: "node is not a string" };
   const node = rawNode === undefined || rawNode === "" ? null : rawNode;
-  if (node !== null && node.length > ctx.config.maxNodeLength) {
+  if (node !== null && nodeTooLong(node, ctx.config)) {
     return { ok: false, error: `node is longer than ${ctx.config.maxNodeLength} characters (D2)` };
   }
   const options = field(entry, "options");
@@ -136,7 +139,7 @@ function convertEntry(
       return { ok: false, error: "options is not a jabber:x:data form" };
     }
     publishOptions = serialize(element.value);
-    if (utf8Length(publishOptions) > ctx.config.maxPublishOptionsBytes) {
+    if (publishOptionsTooLarge(publishOptions, ctx.config)) {
       return { ok: false, error: `options are larger than ${ctx.config.maxPublishOptionsBytes} bytes (D2)` };
     }
   }
@@ -153,9 +156,14 @@ function convertEntry(
     if (typeof v !== "string") return { ok: false, error: `${name} is not a string` };
     texts[name] = v;
   }
+  const encryption = encryptionOf(field(entry, "encryption"));
+  if (!encryption.ok) return encryption;
+  const filters = filtersOf(entry);
   return {
     ok: true,
     value: {
+      ...(encryption.value === null ? {} : { encryption: encryption.value }),
+      ...(filters === null ? {} : { filters }),
       user,
       identifier: identifierOf(jid, node),
       jid,
@@ -172,6 +180,45 @@ function convertEntry(
       lastErrorAt: null,
     },
   };
+}
+
+/** mod_cloud_notify_encrypted's `encryption = { algorithm, key_base64 }`, checked as an `<encrypt>` would be. */
+function encryptionOf(value: LuaValue | undefined): Converted<PushEncryption | null> {
+  if (value === undefined) return { ok: true, value: null };
+  if (!isTable(value)) return { ok: false, error: "encryption is not a table" };
+  const algorithm = field(value, "algorithm");
+  const key = field(value, "key_base64");
+  if (typeof algorithm !== "string" || typeof key !== "string") return { ok: false, error: "encryption has no algorithm or key_base64" };
+  const parsed = parseEncrypt({ name: "enable", attrs: {}, children: [{ name: "encrypt", attrs: { xmlns: "tigase:push:encrypt:0", alg: algorithm }, children: [key] }] });
+  if (!parsed.ok) return { ok: false, error: `encryption: ${parsed.error.text ?? parsed.error.condition}` };
+  return { ok: true, value: parsed.value };
+}
+
+/** mod_cloud_notify_filters' fields; JIDs that do not parse are skipped (as that module does), null when there are none. */
+function filtersOf(entry: LuaTable): PushFilters | null {
+  const unknown = field(entry, "filter_unknown");
+  const mutedTable = field(entry, "muted_jids");
+  const rulesTable = field(entry, "groupchat_rules");
+  if (unknown === undefined && mutedTable === undefined && rulesTable === undefined) return null;
+  const muted: string[] = [];
+  if (mutedTable !== undefined && isTable(mutedTable)) {
+    for (const [k, v] of mutedTable.fields) {
+      const jid = typeof k === "string" && v === true ? bareOf(k) : null;
+      if (jid !== null && !muted.includes(jid) && muted.length < MAX_FILTER_ITEMS) muted.push(jid);
+    }
+  }
+  const groupchat: PushFilters["groupchat"] = [];
+  if (rulesTable !== undefined && isTable(rulesTable)) {
+    for (const [k, v] of rulesTable.fields) {
+      const room = typeof k === "string" ? bareOf(k) : null;
+      if (room === null || !isTable(v) || groupchat.length >= MAX_FILTER_ITEMS) continue;
+      const allow = field(v, "when");
+      const nick = field(v, "nick");
+      if (allow !== "always" && allow !== "mentioned" && allow !== "never") continue;
+      groupchat.push({ room, allow, nick: typeof nick === "string" && nick !== "" ? nick : null });
+    }
+  }
+  return { ignoreUnknown: unknown === true, muted: muted.sort(), groupchat: groupchat.sort((a, b) => (a.room < b.room ? -1 : 1)) };
 }
 
 /**
