@@ -94,4 +94,22 @@ describe("contrib/systemd/cloud-notifyd.service", () => {
     }
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute=/m);
   });
+
+  test("Type=notify with a watchdog, the admin token as a credential, and the syscall/proc hardening (issue 15 item 5)", () => {
+    for (const d of [
+      "Type=notify",
+      "NotifyAccess=main",
+      "WatchdogSec=30s",
+      "LoadCredential=admin_token:/etc/cloud-notifyd/admin_token",
+      "SystemCallFilter=@system-service",
+      "SystemCallArchitectures=native",
+      "ProtectProc=invisible",
+      "ProcSubset=pid",
+    ]) {
+      expect(directives).toContain(d);
+    }
+    expect(directives.filter((l) => l.startsWith("Type="))).toEqual(["Type=notify"]);
+    // read from $CREDENTIALS_DIRECTORY by src/config.ts: no admin_token_file variable is needed
+    expect(unit).not.toMatch(/^Environment=CLOUD_NOTIFYD_ADMIN_TOKEN/m);
+  });
 });

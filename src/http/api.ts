@@ -20,6 +20,8 @@ import {
   parseUser,
 } from "./params.ts";
 import type { Parsed } from "./params.ts";
+import { isEmptyView, userViewJson } from "./user-json.ts";
+import { parseUsersQuery } from "./user-params.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -37,6 +39,28 @@ export function createApi(deps: AdminDeps): Hono {
   api.use("*", async function noStore(c, next) {
     await next();
     c.header("Cache-Control", "no-store");
+  });
+
+  api.get("/users", async (c) => {
+    if (deps.listUsers === undefined) return c.json({ error: "Cannot list users: not available" }, 404);
+    const q = parseUsersQuery({ prefix: c.req.query("prefix"), after: c.req.query("after"), limit: c.req.query("limit") });
+    if (!q.ok) return badRequest(c, q);
+    const page = await deps.listUsers(q.value);
+    return c.json({ users: page.users, next: page.next });
+  });
+
+  // One user's devices, recent pushes, removals and sessions (issue 15 item 2).
+  api.get("/users/:user", async (c) => {
+    if (deps.userView === undefined) return c.json({ error: "Cannot show user: not available" }, 404);
+    const user = parseUser(c.req.param("user"), deps.host);
+    if (!user.ok) return badRequest(c, user);
+    const limit = c.req.query("limit") === undefined ? { ok: true as const, value: 20 } : parseLimit(c.req.query("limit"));
+    if (!limit.ok) return badRequest(c, limit);
+    const view = await deps.userView(user.value, { limit: limit.value });
+    if (isEmptyView(view)) {
+      return c.json({ error: `Cannot find user: ${user.value} has no registrations, pushes, removals or sessions` }, 404);
+    }
+    return c.json(userViewJson(view, deps.host));
   });
 
   api.get("/users/:user/registrations", async (c) => {

@@ -8,6 +8,7 @@
  *   tokens, and the admin listener binds 127.0.0.1 by default. Metrics carry no user names or
  *   JIDs. Expose the listener beyond loopback only behind a proxy that restricts /metrics.
  * - `/api/v1/*` → see api.ts (bearer token).
+ * - `/ui` → the read-only admin page (ui/routes.tsx; the token is exchanged for a session cookie).
  * Unknown routes are 404 `{ error }`; a dependency that throws is 500 `{"error":"internal error"}`
  * plus one log line.
  * @module
@@ -19,6 +20,7 @@ import { HTTPException } from "hono/http-exception";
 import { METRICS_CONTENT_TYPE } from "../metrics.ts";
 import { createApi } from "./api.ts";
 import type { AdminDeps, Readiness } from "./deps.ts";
+import { createUi } from "./ui/routes.tsx";
 
 export function createAdminApp(deps: AdminDeps): Hono {
   const app = new Hono();
@@ -37,6 +39,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
   });
 
   app.route("/api/v1", createApi(deps));
+  app.route("/ui", createUi(deps)); // read-only admin page (ui/routes.tsx): session cookie from the same token
 
   app.notFound((c) => c.json({ error: `Cannot find route: ${c.req.method} ${c.req.path}` }, 404));
 

@@ -5,12 +5,15 @@
  * @module
  */
 
-import type { HistoryOutcome, Identifier, RemovalReason, Trigger } from "../core/types.ts";
+import type { Identifier, RemovalReason } from "../core/types.ts";
 import type { Logger } from "../log.ts";
+import type { StoredHistoryRow } from "../store/types.ts";
 
 export interface ReadinessCheck {
   ok: boolean;
   reason?: string;
+  /** Ready, but something the operator should fix (e.g. a companion module not loaded). */
+  warning?: string;
 }
 
 export interface Readiness {
@@ -42,17 +45,8 @@ export interface TestPushResult {
   latencyMs?: number;
 }
 
-/** One push-history record (D17: never a body). */
-export interface HistoryRow {
-  at: number;
-  identifier: Identifier;
-  publishId: string | null;
-  trigger: Trigger | null;
-  important: boolean;
-  outcome: HistoryOutcome;
-  latencyMs: number | null;
-  error: string | null;
-}
+/** One push-history record as the API shows it (D17: never a body): the stored record without its row id and user. */
+export type HistoryRow = Omit<StoredHistoryRow, "id" | "user">;
 
 export interface RemovalRow {
   at: number;
@@ -75,6 +69,73 @@ export interface RemovalsQuery {
   limit: number;
 }
 
+/** One registration as the per-user view shows it: flags only, never publish-options values. */
+export interface DeviceView {
+  identifier: Identifier;
+  /** The app push service JID. */
+  jid: string;
+  node: string | null;
+  clientId: string | null;
+  resource: string | null;
+  createdAt: number;
+  updatedAt: number;
+  errorCount: number;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  includePayload: boolean;
+  /** Whether the enable carried a publish-options form (its values are never exposed). */
+  publishOptions: boolean;
+  /** Names of the push pipeline extensions that run for this registration (D16). */
+  extensions: string[];
+  boundSessions: string[];
+}
+
+/** A client session of the user, as the core knows it from the bridge. */
+export interface SessionView {
+  sessionId: string;
+  resource: string | null;
+  clientId: string | null;
+  /** The registration this session is bound to, or null. */
+  bound: Identifier | null;
+  hibernating: boolean;
+  /** unix ms; null when not hibernating or not known (a session listed after a reconnect). */
+  hibernatingSince: number | null;
+}
+
+/** Everything about one user, for `cloud-notifyd user` and the admin page. */
+export interface UserView {
+  user: string;
+  /** Pushes suspended because the account is disabled (Prosody 13). */
+  disabled: boolean;
+  devices: DeviceView[];
+  /** Newest first. */
+  pushes: HistoryRow[];
+  /** Newest first. */
+  removals: RemovalRow[];
+  sessions: SessionView[];
+}
+
+export interface UsersQuery {
+  /** Local-part prefix; "" = every user. */
+  prefix: string;
+  /** Paging cursor: the last user of the previous page. */
+  after?: string;
+  limit: number;
+}
+
+export interface UsersPage {
+  users: string[];
+  /** Pass as `after` for the next page; null on the last page. */
+  next: string | null;
+}
+
+/** Final push outcomes per time bucket (the admin page's chart). */
+export interface PushTimeline {
+  bucketMs: number;
+  /** Oldest first; `at` is the bucket's start (unix ms). */
+  buckets: Array<{ at: number; counts: Record<string, number> }>;
+}
+
 export interface AdminDeps {
   /** Component + store + bridge. */
   readiness(): Promise<Readiness>;
@@ -95,6 +156,12 @@ export interface AdminDeps {
   /** Newest first. */
   removals(q: RemovalsQuery): Promise<RemovalRow[]>;
   totals(): Promise<Record<string, number>>;
+  /** The per-user view (issue 15 item 2); absent in deps that do not provide it (404). */
+  userView?(user: string, opts: { limit: number }): Promise<UserView>;
+  /** Users with a registration, ascending, paged. */
+  listUsers?(q: UsersQuery): Promise<UsersPage>;
+  /** The last hour's final push outcomes, for the admin page. */
+  pushTimeline?(): PushTimeline;
   /** Receives one line per request that failed with a 500. */
   logger: Logger;
 }

@@ -1,0 +1,89 @@
+/**
+ * The per-user view of the admin API (issue 15 item 2): the user's registrations from the store,
+ * the pushes and removals from the history, and the sessions from the core's session table (read
+ * only: the user is peeked at, never loaded or marked as used). Publish-options values never
+ * leave this module, only whether there are any.
+ * @module
+ */
+import type { CoreState } from "../core/state.ts";
+import type { DeviceView, HistoryRow, RemovalRow, SessionView, UsersPage, UsersQuery, UserView } from "../http/deps.ts";
+import type { Store } from "../store/types.ts";
+
+export interface UserViewSources {
+  state: CoreState;
+  store: Store;
+  /** Pushes of the user, newest first (in flight included). */
+  history(q: { user: string; limit: number }): Promise<HistoryRow[]>;
+  /** Removals of the user, newest first. */
+  removals(q: { user: string; limit: number }): Promise<RemovalRow[]>;
+}
+
+export async function buildUserView(src: UserViewSources, user: string, limit: number): Promise<UserView> {
+  const regs = await src.store.listByUser(user);
+  const u = src.state.users.get(user); // peek: never touches the LRU
+  const sessions = [...(u?.sessions.values() ?? [])];
+  const extensions = src.state.extensions.map((e) => e.name);
+  const devices: DeviceView[] = regs.map((r) => ({
+    identifier: r.identifier,
+    jid: r.jid,
+    node: r.node,
+    clientId: r.clientId,
+    resource: r.resource,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    errorCount: r.errorCount,
+    lastError: r.lastError,
+    lastErrorAt: r.lastErrorAt,
+    includePayload: r.includePayload,
+    publishOptions: r.publishOptions !== null && r.publishOptions !== "",
+    extensions,
+    boundSessions: sessions.filter((s) => s.bound === r.identifier).map((s) => s.ref.sessionId),
+  }));
+  const sessionViews: SessionView[] = sessions.map((s) => ({
+    sessionId: s.ref.sessionId,
+    resource: resourceOf(s.ref.fullJid),
+    clientId: s.ref.clientId ?? null,
+    bound: s.bound,
+    hibernating: s.hibernating,
+    hibernatingSince: s.hibernating ? (s.hibernatedAt ?? null) : null,
+  }));
+  return {
+    user,
+    disabled: src.state.disabled.has(user),
+    devices,
+    pushes: await src.history({ user, limit }),
+    removals: await src.removals({ user, limit }),
+    sessions: sessionViews,
+  };
+}
+
+/**
+ * Users with a registration whose local part starts with `prefix`, ascending, after `after`.
+ * The store lists users strictly after a cursor, so the prefix itself is looked up on its own.
+ */
+export async function listUsersPage(store: Store, q: UsersQuery): Promise<UsersPage> {
+  const { prefix, limit } = q;
+  const found: string[] = [];
+  let cursor = q.after;
+  if (cursor !== undefined && !cursor.startsWith(prefix)) {
+    if (cursor > prefix) return { users: [], next: null }; // past every match
+    cursor = undefined;
+  }
+  if (cursor === undefined && prefix !== "") {
+    if ((await store.listByUser(prefix)).length > 0) found.push(prefix);
+    cursor = prefix;
+  }
+  const batch = await store.listUsers(cursor === undefined ? { limit: limit + 1 } : { limit: limit + 1, after: cursor });
+  for (const user of batch) {
+    if (!user.startsWith(prefix)) break; // matches are contiguous in ascending order
+    found.push(user);
+  }
+  if (found.length <= limit) return { users: found, next: null };
+  const users = found.slice(0, limit);
+  return { users, next: users[users.length - 1] ?? null };
+}
+
+function resourceOf(fullJid: string): string | null {
+  const slash = fullJid.indexOf("/");
+  return slash < 0 ? null : fullJid.slice(slash + 1);
+}
