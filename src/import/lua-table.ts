@@ -64,11 +64,6 @@ export function parseLuaData(text: string, opts: LuaParseOptions = {}): LuaParse
   });
 }
 
-/** Parses one bare literal (no `return`), e.g. a string written by util.serialization. */
-export function parseLuaLiteral(text: string, opts: LuaParseOptions = {}): LuaParseResult {
-  return run(text, opts, (p) => p.value(0));
-}
-
 /** The table's positional part: values at keys 1, 2, … up to the first nil, like Lua's ipairs. */
 export function sequenceOf(table: LuaTable): LuaValue[] {
   const out: LuaValue[] = [];

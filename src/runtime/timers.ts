@@ -7,7 +7,6 @@ export interface Timers {
   schedule(key: string, delayMs: number): void;
   cancel(key: string): void;
   cancelAll(): void;
-  size(): number;
 }
 
 export function createTimers(fire: (key: string) => void): Timers {
@@ -33,6 +32,5 @@ export function createTimers(fire: (key: string) => void): Timers {
       for (const t of pending.values()) clearTimeout(t);
       pending.clear();
     },
-    size: () => pending.size,
   };
 }

@@ -5,15 +5,12 @@
  */
 import { Element } from "ltx";
 
+import type { StanzaError } from "../core/enable.ts";
 import type { XmlNode } from "../core/types.ts";
 import { NS_STANZAS } from "./ns.ts";
 
-/** A stanza error as it travels: type (`cancel`, `modify`, `wait`, …), condition, optional text. */
-export interface StanzaError {
-  type: string;
-  condition: string;
-  text: string | null;
-}
+/** A stanza error as read from the wire (the core's StanzaError): the text is null when absent. */
+export type ReadStanzaError = Omit<StanzaError, "text"> & { text: string | null };
 
 /** Used when a peer sends an `<error>` without a `type` attribute (RFC 6120 says it MUST have one). */
 export const FALLBACK_ERROR_TYPE = "cancel";
@@ -36,7 +33,7 @@ export function buildErrorElement(type: string, condition: string, text?: string
  * Keeps type, condition and text exactly as sent; a missing type or condition falls back to
  * `cancel` / `undefined-condition`. Returns null when there is no `<error>` at all.
  */
-export function readStanzaError(node: XmlNode): StanzaError | null {
+export function readStanzaError(node: XmlNode): ReadStanzaError | null {
   const error = localName(node.name) === "error" ? node : findChild(node, "error");
   if (error === null) return null;
   const type = error.attrs.type;

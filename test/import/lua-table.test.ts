@@ -2,13 +2,18 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LuaTable, LuaValue } from "../../src/import/lua-table.ts";
-import { isTable, parseLuaData, parseLuaLiteral, sequenceOf } from "../../src/import/lua-table.ts";
+import { isTable, parseLuaData, sequenceOf } from "../../src/import/lua-table.ts";
+
+/** One literal, as the value of a `return` chunk (no newline added: line numbers stay). */
+function parseLiteral(text: string): ReturnType<typeof parseLuaData> {
+  return parseLuaData(`return ${text}`);
+}
 
 /** A file as Prosody 0.12's mod_cloud_notify wrote it (captured from a real run). */
 const REAL_CLOUD_NOTIFY_FILE = readFileSync(join(import.meta.dir, "../fixtures/prosody/cloud_notify.dat"), "utf8");
 
 function ok(text: string): LuaValue {
-  const result = parseLuaLiteral(text);
+  const result = parseLiteral(text);
   if (!result.ok) throw new Error(result.error);
   return result.value;
 }
@@ -93,7 +98,7 @@ describe("against Prosody's own util.serialization (lua5.4)", () => {
   });
 });
 
-describe("parseLuaLiteral scalars", () => {
+describe("Lua literals: scalars", () => {
   test("nil, booleans", () => {
     expect(ok("nil")).toBeNull();
     expect(ok("true")).toBe(true);
@@ -117,7 +122,7 @@ describe("parseLuaLiteral scalars", () => {
 
   test("malformed numbers are errors", () => {
     for (const bad of ["1e", "12abc", "0x", "1..2", "(2/3)", "(1/0"]) {
-      expect(parseLuaLiteral(bad).ok).toBe(false);
+      expect(parseLiteral(bad).ok).toBe(false);
     }
   });
 
@@ -147,11 +152,11 @@ describe("parseLuaLiteral scalars", () => {
   });
 
   test("bad escapes and invalid UTF-8 are errors", () => {
-    expect(parseLuaLiteral(String.raw`"\256"`)).toMatchObject({ ok: false });
-    expect(parseLuaLiteral(String.raw`"\q"`)).toMatchObject({ ok: false });
-    expect(parseLuaLiteral(String.raw`"\xZZ"`)).toMatchObject({ ok: false });
-    expect(parseLuaLiteral(String.raw`"\u{D800}"`)).toMatchObject({ ok: false });
-    const invalid = parseLuaLiteral(String.raw`"\255\254"`);
+    expect(parseLiteral(String.raw`"\256"`)).toMatchObject({ ok: false });
+    expect(parseLiteral(String.raw`"\q"`)).toMatchObject({ ok: false });
+    expect(parseLiteral(String.raw`"\xZZ"`)).toMatchObject({ ok: false });
+    expect(parseLiteral(String.raw`"\u{D800}"`)).toMatchObject({ ok: false });
+    const invalid = parseLiteral(String.raw`"\255\254"`);
     expect(invalid.ok).toBe(false);
     if (!invalid.ok) expect(invalid.error).toContain("not valid UTF-8");
   });
@@ -164,7 +169,7 @@ describe("parseLuaLiteral scalars", () => {
   });
 
   test("identifiers that are not literals are refused (nothing is evaluated)", () => {
-    const result = parseLuaLiteral("os.execute('rm -rf /')");
+    const result = parseLiteral("os.execute('rm -rf /')");
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toContain("'os' is not a literal");
     expect(parseLuaData("return { a = io }").ok).toBe(false);
@@ -173,7 +178,7 @@ describe("parseLuaLiteral scalars", () => {
   });
 });
 
-describe("parseLuaLiteral tables", () => {
+describe("Lua literals: tables", () => {
   test("positional, named and bracketed fields with , and ; separators", () => {
     const t = table(`{ "a", "b"; x = 1, ["y z"] = true, [10] = "ten", [true] = false, }`);
     expect(sequenceOf(t)).toEqual(["a", "b"]);
@@ -210,18 +215,18 @@ describe("parseLuaLiteral tables", () => {
   });
 
   test("refused keys: nil, NaN, tables, keywords as names", () => {
-    expect(parseLuaLiteral(`{ [nil] = 1 }`).ok).toBe(false);
-    expect(parseLuaLiteral(`{ [(0/0)] = 1 }`).ok).toBe(false);
-    expect(parseLuaLiteral(`{ [{}] = 1 }`).ok).toBe(false);
-    expect(parseLuaLiteral(`{ end = 1 }`).ok).toBe(false);
+    expect(parseLiteral(`{ [nil] = 1 }`).ok).toBe(false);
+    expect(parseLiteral(`{ [(0/0)] = 1 }`).ok).toBe(false);
+    expect(parseLiteral(`{ [{}] = 1 }`).ok).toBe(false);
+    expect(parseLiteral(`{ end = 1 }`).ok).toBe(false);
   });
 
   test("missing separators and brackets are errors with a position", () => {
-    const result = parseLuaLiteral(`{\n  a = 1\n  b = 2 }`);
+    const result = parseLiteral(`{\n  a = 1\n  b = 2 }`);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toBe("Cannot parse Lua data: expected ',', ';' or '}' at line 3 column 3");
-    expect(parseLuaLiteral(`{ ["a" = 1 }`).ok).toBe(false);
-    expect(parseLuaLiteral(`{ ["a"] 1 }`).ok).toBe(false);
+    expect(parseLiteral(`{ ["a" = 1 }`).ok).toBe(false);
+    expect(parseLiteral(`{ ["a"] 1 }`).ok).toBe(false);
   });
 });
 

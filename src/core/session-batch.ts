@@ -1,5 +1,6 @@
 /**
- * Applying registration changes to memory once the store has them (D3, D4, D5, D6):
+ * Session and registration bookkeeping in memory: batch timers (B30), binding sessions, and
+ * applying registration changes once the store has them (D3, D4, D5, D6):
  * removal with its reason, and (un)binding sessions.
  * @module
  */

@@ -6,7 +6,7 @@
 import type { CoreState } from "./state.ts";
 import type { Action, Event } from "./types.ts";
 import { touchUser } from "./state.ts";
-import { removeRegistration } from "./registrations.ts";
+import { removeRegistration } from "./session-batch.ts";
 import { sessionEnded } from "./sessions.ts";
 
 type E<T extends Event["type"]> = Extract<Event, { type: T }>;
