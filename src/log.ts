@@ -35,6 +35,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** Whether a line at `level` would be written: check it before building an expensive debug line. */
+  enabled?(level: LogLevel): boolean;
 }
 
 export interface LoggerOptions {
@@ -60,6 +62,9 @@ export interface RateLimit {
 export interface RootLogger extends Logger {
   /** Writes one `(suppressed N similar lines)` line for every window with suppressed lines, ended or not. */
   flushSuppressed(): void;
+  /** Changes the level from now on (SIGHUP re-reads `log_level`). */
+  setLevel(level: LogLevel): void;
+  enabled(level: LogLevel): boolean;
 }
 
 /** Longest message or field value written, in UTF-16 units (before escaping). */
@@ -90,9 +95,17 @@ export function createLogger(opts: LoggerOptions): RootLogger {
   const minRank = LOG_LEVELS.indexOf(opts.level);
   const limit = opts.rateLimit === undefined ? DEFAULT_RATE_LIMIT : opts.rateLimit;
   const limiter = limit === false ? null : createLimiter(limit, write, now, opts.setTimer ?? unrefTimer);
-  const logger = makeLogger({}, { write, now, minRank, limiter });
+  const sink = { write, now, minRank, limiter };
+  const logger = makeLogger({}, sink);
   if (limiter !== null && (opts.flushAtExit ?? opts.write === undefined)) process.once("exit", () => limiter.flush(true));
-  return { ...logger, flushSuppressed: () => limiter?.flush(true) };
+  return {
+    ...logger,
+    enabled: (level) => LOG_LEVELS.indexOf(level) >= sink.minRank,
+    flushSuppressed: () => limiter?.flush(true),
+    setLevel(level) {
+      sink.minRank = LOG_LEVELS.indexOf(level);
+    },
+  };
 }
 
 /** A logger that drops everything (for tests and optional wiring). */
@@ -102,6 +115,7 @@ export function createNullLogger(): Logger {
     info: () => {},
     warn: () => {},
     error: () => {},
+    enabled: () => false,
   };
   return logger;
 }

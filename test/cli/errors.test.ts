@@ -61,7 +61,7 @@ describe("check-config", () => {
   test("redacts the store_url password and secret query parameters", async () => {
     const r = await run(["check-config"], { CLOUD_NOTIFYD_STORE_URL: "libsql://dbuser:hunter2pw@db.example.net?authToken=tok-9f8e&tls=1" });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('"storeUrl": "libsql://dbuser:***@db.example.net?authToken=***&tls=1"');
+    expect(r.stdout).toContain('"store_url": "libsql://dbuser:***@db.example.net?authToken=***&tls=1"');
     expect(r.stdout).not.toContain("hunter2pw");
     expect(r.stdout).not.toContain("tok-9f8e");
   });

@@ -77,7 +77,7 @@ describeProsody("compiled binary against real Prosody", (version) => {
     expect((await readyz(d)).body.checks.component?.ok).toBe(false);
     await prosody.restart();
     await waitStatus(d, 200, 40000);
-    const connects = d.logs().match(/msg="component online"/g) ?? [];
+    const connects = d.logs().match(/msg="XMPP component online"/g) ?? [];
     expect(connects.length).toBeGreaterThanOrEqual(2);
     expect(await d.stop()).toBe(0);
   }, 90000);

@@ -48,6 +48,8 @@ export interface DaemonOptions {
   env: Record<string, string>;
   dataDir?: string;
   args?: string[];
+  /** Variables of the defaults above to leave out (e.g. CLOUD_NOTIFYD_LOG_LEVEL, so a config file's counts). */
+  unset?: string[];
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -62,6 +64,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     CLOUD_NOTIFYD_LOG_LEVEL: "debug",
     ...opts.env,
   };
+  for (const name of opts.unset ?? []) delete env[name];
   const proc = Bun.spawn([BINARY, ...(opts.args ?? [])], { env, stdout: "pipe", stderr: "pipe" });
   let text = "";
   const waiters = new Set<() => void>();
