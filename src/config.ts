@@ -17,11 +17,32 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 /** D15: publishes go out as the host via the bridge (default) or from the component's JID. */
 export type PublishFrom = "host" | "component";
 
+/** The options an operator may set per host (`[hosts_options."b.example"]`, issue 13); the global value is the default. */
+export const HOST_OPTION_KEYS = [
+  "push_max_devices",
+  "push_max_errors",
+  "push_notification_with_body",
+  "push_notification_with_sender",
+  "push_notification_important_body",
+] as const;
+
+export interface HostOptions {
+  pushMaxDevices: number;
+  pushMaxErrors: number;
+  pushNotificationWithBody: boolean;
+  pushNotificationWithSender: boolean;
+  pushNotificationImportantBody: string;
+}
+
 export interface Config {
   /** The file given with --config, if any. */
   configPath: string | null;
-  /** The XMPP host whose users we serve. */
+  /** The XMPP hosts (Prosody VirtualHosts) whose users we serve, lower-case, at least one (issue 13). */
+  hosts: readonly string[];
+  /** `hosts[0]`, for code that serves one host only; new code uses `hosts`. */
   host: string;
+  /** Per-host overrides of HOST_OPTION_KEYS, only for hosts in `hosts` and only the options set; see optionsForHost(). */
+  hostOptions: Readonly<Record<string, Readonly<Partial<HostOptions>>>>;
   componentDomain: string;
   componentHost: string;
   componentPort: number;
@@ -69,11 +90,12 @@ export type ConfigResult =
 
 export const ENV_PREFIX = "CLOUD_NOTIFYD_";
 
-type Kind = "text" | "name" | "port" | "positive-int" | "boolean" | "log-level" | "publish-from" | "secret" | "path" | "seconds-list" | "condition-list";
+type Kind = "text" | "name" | "host-list" | "host-options" | "port" | "positive-int" | "boolean" | "log-level" | "publish-from" | "secret" | "path" | "seconds-list" | "condition-list";
 
 /** Every accepted key, its kind and its default (undefined = no default); the core's defaults are DEFAULT_CORE_CONFIG's. */
 const KEYS = {
   host: { kind: "name", default: CORE.host },
+  hosts: { kind: "host-list", default: undefined },
   component_domain: { kind: "name", default: "push.localhost" },
   component_host: { kind: "name", default: "127.0.0.1" },
   component_port: { kind: "port", default: 5347 },
@@ -104,6 +126,7 @@ const KEYS = {
   smacks_hibernation_time: { kind: "positive-int", default: CORE.smacksHibernationTime },
   push_retry_delays: { kind: "seconds-list", default: CORE.pushRetryDelaysMs.map((ms) => ms / 1000) },
   push_remove_conditions: { kind: "condition-list", default: CORE.pushRemoveConditions },
+  hosts_options: { kind: "host-options", default: undefined },
 } as const satisfies Record<string, { kind: Kind; default: string | number | boolean | readonly number[] | readonly string[] | undefined }>;
 
 /** Every option name a config file may use (the example config is tested against it). */
@@ -138,7 +161,7 @@ export function loadConfig(
     const warnings: string[] = [];
     const configPath = configPathFrom(argv);
     const file = configPath === null ? new Map<Key, Raw>() : readTomlFile(configPath, warnings);
-    const fromEnv = readEnv(env);
+    const fromEnv = readEnv(env, warnings);
     const pick = (key: Key): Raw | undefined => fromEnv.get(key) ?? file.get(key);
     const get = (key: Key): Value | undefined => {
       const raw = pick(key);
@@ -155,9 +178,12 @@ export function loadConfig(
     if (componentSecret === null && requireSecret) {
       fail(`component_secret is required: set ${envName("component_secret")} or component_secret_file`);
     }
+    const hosts = hostsFrom(pick("host"), pick("hosts"), get("host") as string, warnings);
     const config: Config = {
       configPath,
-      host: get("host") as string,
+      hosts,
+      host: hosts[0]!,
+      hostOptions: hostOptionsFrom(pick("hosts_options"), hosts),
       componentDomain: get("component_domain") as string,
       componentHost: get("component_host") as string,
       componentPort: get("component_port") as number,
@@ -193,10 +219,75 @@ export function loadConfig(
   }
 }
 
+/**
+ * `host` is the one-host spelling of `hosts` (notes/multihost.md): `host` alone = [host]; both
+ * given is an error unless host is one of hosts (then it is redundant: a warning). Host names are
+ * lower-case (as Prosody's VirtualHost names are), each once.
+ */
+function hostsFrom(hostRaw: Raw | undefined, hostsRaw: Raw | undefined, host: string, warnings: string[]): readonly string[] {
+  const single = host.toLowerCase();
+  if (hostsRaw === undefined) return Object.freeze([single]);
+  const hosts = parse("hosts", hostsRaw) as readonly string[];
+  if (hostRaw !== undefined) {
+    if (!hosts.includes(single)) {
+      fail(`host ${single}${sourceSuffix(hostRaw)} is not one of hosts (${hosts.join(", ")})${sourceSuffix(hostsRaw)}: give only hosts`);
+    }
+    warnings.push(`host is redundant beside hosts${sourceSuffix(hostRaw)}; remove it`);
+  }
+  return Object.freeze([...hosts]);
+}
+
+/**
+ * `[hosts_options."b.example"]` tables: each names a host of `hosts` and sets some of
+ * HOST_OPTION_KEYS, each validated like the global option. TOML only (a table has no env spelling).
+ */
+function hostOptionsFrom(raw: Raw | undefined, hosts: readonly string[]): Readonly<Record<string, Readonly<Partial<HostOptions>>>> {
+  const out: Record<string, Readonly<Partial<HostOptions>>> = {};
+  if (raw === undefined) return Object.freeze(out);
+  if (raw.fromEnv) fail(`hosts_options can only be set in the config file, as [hosts_options."example.com"] tables${sourceSuffix(raw)}`);
+  const tables = raw.value;
+  if (typeof tables !== "object" || tables === null || Array.isArray(tables)) {
+    fail(`hosts_options must be tables [hosts_options."example.com"]${sourceSuffix(raw)}`);
+  }
+  for (const [name, table] of Object.entries(tables as Record<string, unknown>)) {
+    const host = name.toLowerCase();
+    const where = `${raw.source} [hosts_options."${name}"]`;
+    if (!hosts.includes(host)) {
+      const hint = name.includes(".") ? "" : `; a host name with dots must be quoted: [hosts_options."${name}.example"]`;
+      fail(`hosts_options names host ${name}, which is not in hosts (${hosts.join(", ")}) (from ${where})${hint}`);
+    }
+    if (Object.hasOwn(out, host)) fail(`hosts_options gives host ${host} twice (from ${where})`);
+    if (typeof table !== "object" || table === null || Array.isArray(table)) fail(`hosts_options."${name}" must be a table (from ${where})`);
+    const options: Partial<HostOptions> = {};
+    for (const [key, value] of Object.entries(table as Record<string, unknown>)) {
+      if (!(HOST_OPTION_KEYS as readonly string[]).includes(key)) {
+        fail(`${key} cannot be set per host (from ${where}); per-host options: ${HOST_OPTION_KEYS.join(", ")}${didYouMean(key, HOST_OPTION_KEYS)}`);
+      }
+      const field = camelCase(key) as keyof HostOptions;
+      (options as Record<string, Value>)[field] = parse(key as Key, { value, source: where, fromEnv: false });
+    }
+    out[host] = Object.freeze(options);
+  }
+  return Object.freeze(out);
+}
+
+/** The effective per-host options of `host`: its `hosts_options` table over the global values. */
+export function optionsForHost(config: Readonly<Config>, host: string): HostOptions {
+  return {
+    pushMaxDevices: config.pushMaxDevices,
+    pushMaxErrors: config.pushMaxErrors,
+    pushNotificationWithBody: config.pushNotificationWithBody,
+    pushNotificationWithSender: config.pushNotificationWithSender,
+    pushNotificationImportantBody: config.pushNotificationImportantBody,
+    ...config.hostOptions[host],
+  };
+}
+
 /** The options the pure core reads; memory bounds are fixed here (not operator-tunable yet). */
 export function coreConfigFrom(config: Config): CoreConfig {
   return {
     host: config.host,
+    hostOverrides: config.hostOptions,
     pushNotificationWithBody: config.pushNotificationWithBody,
     pushNotificationWithSender: config.pushNotificationWithSender,
     pushMaxErrors: config.pushMaxErrors,
@@ -213,7 +304,7 @@ export function coreConfigFrom(config: Config): CoreConfig {
     maxPublishOptionsBytes: 8192,
     maxNodeLength: 1024,
     maxCachedUsers: 100_000,
-    dedupeWindow: 100_000,
+    dedupeWindow: 10_000, // D8 bound; see DEFAULT_CORE_CONFIG (src/core/state.ts)
     dedupeTtlMs: 600_000,
     maxPendingPublishes: 100_000,
     maxSessionQueue: 256,
@@ -264,7 +355,7 @@ function readTomlFile(path: string, warnings: string[]): Map<Key, Raw> {
   }
   const out = new Map<Key, Raw>();
   for (const [key, value] of Object.entries(parsed)) {
-    if (!isKey(key)) fail(`unknown key ${key} in ${path}`);
+    if (!isKey(key)) fail(`unknown key ${key} in ${path}${didYouMean(key, CONFIG_KEYS)}`);
     out.set(key, { value, source: path, fromEnv: false });
   }
   const hasSecret = [...out.keys()].some((k) => KEYS[k].kind === "secret");
@@ -272,15 +363,92 @@ function readTomlFile(path: string, warnings: string[]): Map<Key, Raw> {
   return out;
 }
 
-function readEnv(env: Record<string, string | undefined>): Map<Key, Raw> {
+/**
+ * Unknown `CLOUD_NOTIFYD_*` variables: a near miss of a known one (at most 2 edits, e.g.
+ * `CLOUD_NOTIFYD_PUSH_MAX_ERORS`) is a typo and an error; anything else is a warning, because
+ * the environment is inherited and may carry variables meant for other programs with our prefix
+ * (the test suite's CLOUD_NOTIFYD_TEST_PROSODY, a container platform's). A TOML file is written
+ * for the daemon alone: an unknown key there is always an error.
+ */
+function readEnv(env: Record<string, string | undefined>, warnings: string[]): Map<Key, Raw> {
   const out = new Map<Key, Raw>();
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const key = name.slice(ENV_PREFIX.length).toLowerCase();
-    if (!isKey(key) || envName(key) !== name) fail(`unknown environment variable ${name}`);
-    out.set(key, { value, source: name, fromEnv: true });
+    if (isKey(key) && envName(key) === name) {
+      out.set(key, { value, source: name, fromEnv: true });
+      continue;
+    }
+    const hint = isKey(key) ? ` (did you mean ${envName(key)}?)` : didYouMean(name, CONFIG_KEYS.map(envName));
+    if (hint !== "") fail(`unknown environment variable ${name}${hint}`);
+    warnings.push(`unknown environment variable ${name} ignored (not a cloud-notifyd option)`);
   }
   return out;
+}
+
+/** ` (did you mean X?)` for the one candidate at most 2 edits away, else "". */
+function didYouMean(name: string, candidates: readonly string[]): string {
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = editDistance(name, c, bestDistance);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best === null ? "" : ` (did you mean ${best}?)`;
+}
+
+/** Levenshtein distance, or `cap` once it is known to be at least `cap`. */
+function editDistance(a: string, b: string, cap: number): number {
+  if (Math.abs(a.length - b.length) >= cap) return cap;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const v = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row.push(v);
+      rowMin = Math.min(rowMin, v);
+    }
+    if (rowMin >= cap) return cap;
+    prev = row;
+  }
+  return Math.min(prev[b.length]!, cap);
+}
+
+/**
+ * The configuration as `check-config` prints it: TOML key names (as in the example config), in
+ * the example's order, secrets shown only as set or not, the store URL's credentials redacted.
+ */
+export function configForDisplay(config: Readonly<Config>, redactUrl: (url: string) => string): Record<string, unknown> {
+  const shown: Record<string, unknown> = { config_file: config.configPath };
+  const fields = config as unknown as Record<string, unknown>;
+  for (const key of CONFIG_KEYS) {
+    if (key === "hosts_options") {
+      shown[key] = Object.fromEntries(
+        Object.entries(config.hostOptions).map(([host, o]) => [host, Object.fromEntries(Object.entries(o).map(([f, v]) => [snakeCase(f), v]))]),
+      );
+      continue;
+    }
+    const field = camelCase(key);
+    if (!Object.hasOwn(fields, field)) continue; // the *_file keys: their secret is shown instead
+    const value = fields[field];
+    if (KEYS[key as Key].kind === "secret") shown[key] = value === null || value === "" ? "(not set)" : "(set)";
+    else shown[key] = key === "store_url" ? redactUrl(String(value)) : value;
+  }
+  return shown;
+}
+
+/** `push_max_errors` → `pushMaxErrors`: the Config field of a TOML key (but `hosts_options` → `hostOptions`). */
+export function camelCase(key: string): string {
+  if (key === "hosts_options") return "hostOptions";
+  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function snakeCase(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 function isKey(key: string): key is Key {
@@ -367,6 +535,16 @@ function parse(key: Key, raw: Raw): Value {
       return typeof v === "string" && v !== "" ? v : bad("a non-empty path");
     case "name":
       return typeof v === "string" && /^[^\s@/]+$/.test(v) ? v : bad("a host name without spaces, '@' or '/'");
+    case "host-list": {
+      const list = toList(v, fromEnv);
+      const names = list?.map((h) => (typeof h === "string" && /^[^\s@/,]+$/.test(h) ? h.toLowerCase() : null));
+      const fits = names !== undefined && names.length >= 1 && names.every((h) => h !== null);
+      if (!fits) return bad('a non-empty list of host names without spaces, \'@\' or \'/\' (e.g. ["a.example", "b.example"]; env: a.example,b.example)');
+      const twice = names.find((h, i) => names.indexOf(h) !== i);
+      return twice === undefined ? (names as string[]) : bad(`a list of distinct hosts (${twice} is given twice)`);
+    }
+    case "host-options":
+      return bad("tables (hostOptionsFrom)"); // never parsed as one value
     case "port": {
       const n = toInt(v, fromEnv);
       return n !== null && n >= 1 && n <= 65535 ? n : bad("a port number (1-65535)");

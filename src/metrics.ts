@@ -15,6 +15,7 @@
  *   `maxSeriesPerMetric` (cardinality guard).
  * @module
  */
+import type { CoreMetric } from "./core/types.ts";
 
 export type MetricKind = "counter" | "gauge" | "histogram";
 export type Labels = Record<string, string>;
@@ -58,8 +59,40 @@ export const LATENCY_BUCKETS: readonly number[] = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
 
+/**
+ * The metric each of the core's counters (`metric` actions) is exposed as: the single mapping.
+ * Pushes and removals are counted by the core only, under the product's names; the core's other
+ * counters are `cloud_notifyd_core_*`, defined as counters on first use.
+ */
+export const CORE_METRICS = {
+  pushes_total: "cloud_notifyd_pushes_total",
+  publish_errors_total: "cloud_notifyd_publish_errors_total",
+  publish_latency_seconds: "cloud_notifyd_publish_latency_seconds",
+  registrations_removed_total: "cloud_notifyd_removals_total",
+  registrations_enabled_total: "cloud_notifyd_core_registrations_enabled_total",
+  publish_replies_total: "cloud_notifyd_core_publish_replies_total",
+  publish_timeouts_total: "cloud_notifyd_core_publish_timeouts_total",
+  publish_retries_total: "cloud_notifyd_core_publish_retries_total",
+  pushes_deduplicated_total: "cloud_notifyd_core_pushes_deduplicated_total",
+  pushes_vetoed_total: "cloud_notifyd_core_pushes_vetoed_total",
+  pushes_suppressed_total: "cloud_notifyd_core_pushes_suppressed_total",
+  session_queue_dropped_total: "cloud_notifyd_core_session_queue_dropped_total",
+  recovered_skipped_total: "cloud_notifyd_core_recovered_skipped_total",
+  accounts_disabled_total: "cloud_notifyd_core_accounts_disabled_total",
+} as const satisfies Record<CoreMetric, string>;
+
+/** The core's counters that are histograms: the action's `value` is an observation. */
+export const CORE_HISTOGRAMS: ReadonlySet<CoreMetric> = new Set<CoreMetric>(["publish_latency_seconds"]);
+
+/** The metrics the shell counts itself (stream, bridge, store, process), beyond PRODUCT_METRICS. */
+type ShellOnlyMetric = "cloud_notifyd_invalid_stanzas_total" | "cloud_notifyd_bridge_duplicate_events_total";
+
+/** Every metric the daemon exposes: a closed set. */
+export type MetricName = (typeof PRODUCT_METRICS)[number]["name"] | (typeof CORE_METRICS)[CoreMetric] | ShellOnlyMetric;
+
+
 /** The product's metrics, defined by `createMetrics()`. */
-export const PRODUCT_METRICS: readonly MetricSpec[] = [
+export const PRODUCT_METRICS = [
   {
     name: "cloud_notifyd_pushes_total",
     kind: "counter",
@@ -87,11 +120,13 @@ export const PRODUCT_METRICS: readonly MetricSpec[] = [
   {
     name: "cloud_notifyd_bridge_dropped_events",
     kind: "gauge",
+    labelNames: ["host"],
     help: "Events the Prosody bridge reports it dropped while the component was disconnected.",
   },
   {
     name: "cloud_notifyd_bridge_quarantined_events",
     kind: "gauge",
+    labelNames: ["host"],
     help: "Events the Prosody bridge put aside because the daemon never acknowledged them (D22).",
   },
   { name: "cloud_notifyd_bridge_refused_events_total", kind: "counter",
@@ -139,7 +174,7 @@ export const PRODUCT_METRICS: readonly MetricSpec[] = [
   { name: "cloud_notifyd_event_backlog", kind: "gauge", help: "Events received and not yet handled." },
   { name: "cloud_notifyd_pending_publishes", kind: "gauge", help: "Publishes waiting for the app service's answer." },
   { name: "cloud_notifyd_cached_users", kind: "gauge", help: "Users whose registrations the core keeps in memory." },
-];
+] as const satisfies readonly MetricSpec[];
 
 interface Series {
   labels: Labels;

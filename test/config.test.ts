@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config, ConfigResult } from "../src/config.ts";
-import { coreConfigFrom, loadConfig } from "../src/config.ts";
+import { camelCase, CONFIG_KEYS, configForDisplay, coreConfigFrom, loadConfig } from "../src/config.ts";
 
 const root = mkdtempSync(join(tmpdir(), "cnd-config-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -37,7 +37,9 @@ describe("loadConfig() defaults", () => {
       warnings: [],
       config: {
         configPath: null,
+        hosts: ["localhost"],
         host: "localhost",
+        hostOptions: {},
         componentDomain: "push.localhost",
         componentHost: "127.0.0.1",
         componentPort: 5347,
@@ -182,6 +184,7 @@ store_url = "libsql://db.internal"
     const config = ok(loadConfig({ ...SECRET, CLOUD_NOTIFYD_PUBLISH_TIMEOUT: "30", CLOUD_NOTIFYD_HOST: "example.com" }, []));
     expect(coreConfigFrom(config)).toEqual({
       host: "example.com",
+      hostOverrides: {},
       pushNotificationWithBody: false,
       pushNotificationWithSender: false,
       pushMaxErrors: 16,
@@ -198,7 +201,7 @@ store_url = "libsql://db.internal"
       maxPublishOptionsBytes: 8192,
       maxNodeLength: 1024,
       maxCachedUsers: 100_000,
-      dedupeWindow: 100_000,
+      dedupeWindow: 10_000,
       dedupeTtlMs: 600_000,
       maxPendingPublishes: 100_000,
       maxSessionQueue: 256,
@@ -310,9 +313,11 @@ describe("loadConfig() errors name the key", () => {
     expect(error(loadConfig(SECRET, ["--config", path]))).toBe(`Cannot load config: ${message} (from ${path})`);
   });
 
-  test("an unknown key in the TOML file is an error naming it", () => {
+  test("an unknown key in the TOML file is an error naming it and the key it resembles", () => {
     const path = file(`host = "a"\npush_max_error = 3\n`);
-    expect(error(loadConfig(SECRET, ["--config", path]))).toBe(`Cannot load config: unknown key push_max_error in ${path}`);
+    expect(error(loadConfig(SECRET, ["--config", path]))).toBe(`Cannot load config: unknown key push_max_error in ${path} (did you mean push_max_errors?)`);
+    const far = file(`colour = "blue"\n`);
+    expect(error(loadConfig(SECRET, ["--config", far]))).toBe(`Cannot load config: unknown key colour in ${far}`);
   });
 
   test("a TOML table is an unknown key", () => {
@@ -320,10 +325,18 @@ describe("loadConfig() errors name the key", () => {
     expect(error(loadConfig(SECRET, ["--config", path]))).toBe(`Cannot load config: unknown key component in ${path}`);
   });
 
-  test("an unknown CLOUD_NOTIFYD_ variable is an error naming it", () => {
+  test("a CLOUD_NOTIFYD_ variable that is a near miss of an option (a typo) is an error naming the option", () => {
     expect(error(loadConfig({ ...SECRET, CLOUD_NOTIFYD_PUSH_MAX_ERORS: "3" }, []))).toBe(
-      "Cannot load config: unknown environment variable CLOUD_NOTIFYD_PUSH_MAX_ERORS",
+      "Cannot load config: unknown environment variable CLOUD_NOTIFYD_PUSH_MAX_ERORS (did you mean CLOUD_NOTIFYD_PUSH_MAX_ERRORS?)",
     );
+    expect(error(loadConfig({ ...SECRET, CLOUD_NOTIFYD_log_level: "debug" }, []))).toBe(
+      "Cannot load config: unknown environment variable CLOUD_NOTIFYD_log_level (did you mean CLOUD_NOTIFYD_LOG_LEVEL?)",
+    );
+  });
+
+  test("any other unknown CLOUD_NOTIFYD_ variable is a warning (the environment is inherited: it may be meant for another program)", () => {
+    const result = loadConfig({ ...SECRET, CLOUD_NOTIFYD_TEST_PROSODY: "all" }, []);
+    expect(result).toMatchObject({ ok: true, warnings: ["unknown environment variable CLOUD_NOTIFYD_TEST_PROSODY ignored (not a cloud-notifyd option)"] });
   });
 
   test("an invalid TOML file or a missing one is an error naming the file", () => {
@@ -351,5 +364,22 @@ describe("loadConfig() errors name the key", () => {
     const path = file(`host = "a"\nhost = "b"\n`);
     const msg = error(loadConfig(SECRET, ["--config", path]));
     expect(msg).not.toContain("\n");
+  });
+});
+
+describe("configForDisplay() (check-config)", () => {
+  test("every Config field but configPath is a TOML key", () => {
+    const config = ok(loadConfig(SECRET, []));
+    const fields = new Set(CONFIG_KEYS.map(camelCase));
+    expect(Object.keys(config).filter((f) => f !== "configPath" && !fields.has(f))).toEqual([]);
+  });
+
+  test("prints TOML key names in the example's order, secrets as set or not, the store URL redacted", () => {
+    const config = ok(loadConfig({ ...SECRET, CLOUD_NOTIFYD_STORE_URL: "libsql://u:pw-77@db.example.net" }, []));
+    const shown = configForDisplay(config, (url) => url.replace("pw-77", "***"));
+    expect(Object.keys(shown).slice(0, 5)).toEqual(["config_file", "host", "hosts", "component_domain", "component_host"]);
+    expect(shown).toMatchObject({ component_secret: "(set)", admin_token: "(not set)", store_auth_token: "(not set)", push_max_errors: 16, store_url: "libsql://u:***@db.example.net" });
+    expect(Object.keys(shown).some((k) => /[A-Z]/.test(k) || k.endsWith("_file") && k !== "config_file")).toBe(false);
+    expect(JSON.stringify(shown)).not.toContain("s3cret");
   });
 });

@@ -66,10 +66,12 @@ describe("contrib/systemd/cloud-notifyd.service", () => {
   const unit = readFileSync(UNIT, "utf8");
   const directives = unit.split("\n").filter((l) => /^[A-Za-z]+=/.test(l));
 
-  test("sets only variables the daemon reads", () => {
-    const names = directives
+  test("sets only variables the daemon reads, plus the JavaScriptCore heap size (docs/performance.md)", () => {
+    const all = directives
       .filter((l) => l.startsWith("Environment="))
-      .map((l) => /^Environment=([A-Z_]+)=/.exec(l)?.[1] ?? l);
+      .map((l) => /^Environment=([A-Za-z_]+)=/.exec(l)?.[1] ?? l);
+    expect(all.filter((n) => n.startsWith("BUN_JSC_"))).toEqual(["BUN_JSC_forceRAMSize"]);
+    const names = all.filter((n) => !n.startsWith("BUN_JSC_"));
     expect(names).toEqual([envName("data_dir"), envName("component_secret_file")]);
     const keys = new Set(configKeys());
     for (const name of names) expect(keys.has(name.slice(ENV_PREFIX.length).toLowerCase())).toBe(true);

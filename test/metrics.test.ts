@@ -168,12 +168,12 @@ describe("createMetrics", () => {
     const m = createMetrics();
     expect(m.set("cloud_notifyd_component_connected", 1)).toBe(true);
     expect(m.set("cloud_notifyd_registrations", undefined, 42)).toBe(true);
-    m.set("cloud_notifyd_bridge_dropped_events", 7);
+    m.set("cloud_notifyd_bridge_dropped_events", { host: "example.com" }, 7);
     m.inc("cloud_notifyd_registrations", undefined, -2);
     const fams = parseExposition(m.render());
     expect(sampleValue(fams, "cloud_notifyd_component_connected", "cloud_notifyd_component_connected", {})).toBe(1);
     expect(sampleValue(fams, "cloud_notifyd_registrations", "cloud_notifyd_registrations", {})).toBe(40);
-    expect(sampleValue(fams, "cloud_notifyd_bridge_dropped_events", "cloud_notifyd_bridge_dropped_events", {})).toBe(7);
+    expect(sampleValue(fams, "cloud_notifyd_bridge_dropped_events", "cloud_notifyd_bridge_dropped_events", { host: "example.com" })).toBe(7);
   });
 
   test("observes the latency histogram into cumulative buckets with +Inf, _sum and _count", () => {

@@ -108,6 +108,18 @@ local function is_ready()
 	return ready_session ~= nil and not ready_session.destroyed and component_session() == ready_session;
 end
 
+-- The component is connected but has not said hello to this host (this module was loaded or
+-- reloaded while the stream stayed up, or the daemon does not serve this host): ask once per
+-- component session. A daemon that serves this host answers with a hello, another with
+-- <refused/> (see the message/host hook).
+local hello_requested_for = nil;
+local function request_hello()
+	local session = component_session();
+	if session == nil or session == ready_session or session == hello_requested_for then return; end
+	hello_requested_for = session;
+	module:send(st.message({ from = host, to = component }):tag("hello-request", { xmlns = NS }):up());
+end
+
 local function send_to_component(stanza)
 	module:send(stanza);
 end
@@ -217,10 +229,17 @@ local function bounded_text(stanza, level)
 	end
 	local text = client_text(stanza);
 	if #text <= MAX_COPY then return text; end
+	-- A stub or marker of two different big stanzas can be alike (bodies become "…"): the digest
+	-- of the whole stanza keeps them apart for the daemon's dedupe (D8).
+	local digest = sha1(text, true);
 	local copy = copy_of(stanza);
-	text = tostring(stub_of(copy, 0));
+	local stub = stub_of(copy, 0);
+	stub.attr["cnd-digest"] = digest;
+	text = tostring(stub);
 	if #text <= MAX_COPY then return text; end
-	return tostring(marker_of(copy));
+	local marker = marker_of(copy);
+	marker.attr["cnd-digest"] = digest;
+	return tostring(marker);
 end
 
 -- Events ----------------------------------------------------------------------------------
@@ -334,7 +353,7 @@ local function emit(event_type, attrs, children, level)
 	last_seq = last_seq + 1;
 	buffer[last_seq] = { type = event_type, attrs = attrs_text(attrs), payload = table.concat(parts), publish = attrs.publish };
 	trim_buffer();
-	if is_ready() then send_event(last_seq); end
+	if is_ready() then send_event(last_seq); else request_hello(); end
 end
 
 local function acknowledge(ack_epoch, seq)
@@ -542,6 +561,7 @@ local function forward_client_iq(event)
 		if not origin.destroyed then origin.send(reply); end
 	end
 	if not is_ready() then
+		request_hello();
 		answer(st.error_reply(stanza, "wait", "service-unavailable", "Push service not available"));
 		return true;
 	end
@@ -770,6 +790,14 @@ module:hook("message/host", function(event)
 		if event.origin and event.origin.type == "component" then publish_as_host(command); end
 		return true;
 	end
+	local refused = stanza:get_child("refused", NS);
+	if refused then
+		if event.origin and event.origin.type == "component" then
+			log_line("error", "The daemon at %s does not serve %s (%s): add \"%s\" to hosts in its configuration; until then no push for this host",
+				component, host, tostring(refused.attr.reason), host);
+		end
+		return true;
+	end
 	if stanza.attr.type == "error" then
 		-- An event bounced by mod_component while the daemon was away: it stays buffered.
 		ready_session = nil;
@@ -943,6 +971,9 @@ local function recover_offline()
 	end
 	module:add_timer(0, step);
 end
+
+-- Loaded (or reloaded) while the component is already connected: ask for a hello now.
+module:add_timer(0, function() request_hello(); end);
 
 do
 	local previous = state_store:get(nil);

@@ -1,7 +1,8 @@
 /**
  * `cloud-notifyd user USER [--limit N] [--json] [--config FILE]`: asks the running daemon's admin
  * API for one user's devices, recent pushes, removals and sessions and prints one readable page.
- * `cloud-notifyd user --list [PREFIX] [--after USER] [--limit N]` lists users (paged).
+ * `cloud-notifyd user --list [PREFIX] [--host HOST] [--after USER] [--limit N]` lists users (paged).
+ * USER is `alice@host`; `alice` alone only when the daemon serves one host (issue 13).
  * The admin token comes from the configuration (CLOUD_NOTIFYD_ADMIN_TOKEN, admin_token_file,
  * the config file or systemd's credential), never from the command line.
  * Exit 0 on success, 1 when the user is unknown or the request is refused, 2 on a usage error
@@ -20,34 +21,37 @@ export interface UserIo {
   now?: () => number;
 }
 
-const USAGE = "usage: cloud-notifyd user USER [--limit N] [--json] | user --list [PREFIX] [--after USER] [--limit N]";
+const USAGE = "usage: cloud-notifyd user USER@HOST [--limit N] [--json] | user --list [PREFIX] [--host HOST] [--after USER@HOST] [--limit N]";
 
 interface Parsed {
   list: boolean;
   json: boolean;
   target: string | null;
   after: string | null;
+  host: string | null;
   limit: string | null;
 }
 
 function parseArgs(args: string[]): Parsed | string {
-  const p: Parsed = { list: false, json: false, target: null, after: null, limit: null };
+  const p: Parsed = { list: false, json: false, target: null, after: null, host: null, limit: null };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--list") p.list = true;
     else if (a === "--json") p.json = true;
-    else if (a === "--limit" || a === "--after" || a === "--config") {
+    else if (a === "--limit" || a === "--after" || a === "--host" || a === "--config") {
       const v = args[++i];
       if (v === undefined) return `Cannot parse arguments: ${a} needs a value`;
       if (a === "--limit") p.limit = v;
       if (a === "--after") p.after = v;
+      if (a === "--host") p.host = v;
     } else if (a.startsWith("--config=")) continue;
     else if (a.startsWith("-")) return `Cannot parse arguments: unknown option ${a}`;
     else if (p.target !== null) return `Cannot parse arguments: unexpected ${a}`;
     else p.target = a;
   }
   if (p.limit !== null && !/^\d{1,4}$/.test(p.limit)) return "Cannot parse arguments: --limit expects a number";
-  if (!p.list && p.target === null) return "Cannot parse arguments: give a user (alice or alice@host)";
+  if (!p.list && p.target === null) return "Cannot parse arguments: give a user (alice@host; alice alone when one host is configured)";
+  if (!p.list && p.host !== null) return "Cannot parse arguments: --host goes with --list (give the user as alice@host)";
   return p;
 }
 
@@ -69,6 +73,7 @@ export async function userCommand(args: string[], config: Readonly<Config>, io: 
   if (parsed.list) {
     if (parsed.target !== null) query.set("prefix", parsed.target);
     if (parsed.after !== null) query.set("after", parsed.after);
+    if (parsed.host !== null) query.set("host", parsed.host);
     url = `${base}/users?${query}`;
   } else {
     url = `${base}/users/${encodeURIComponent(parsed.target!)}${query.size > 0 ? `?${query}` : ""}`;

@@ -2,6 +2,7 @@
  * Validation of `<enable xmlns='urn:xmpp:push:0'/>` (B3–B6 with D1, D2; E1 `<encrypt>`, E3 filters).
  * @module
  */
+import { hostOf, localOf } from "./host-config.ts";
 import type { CoreConfig, Identifier, PushEncryption, PushFilters, XmlNode } from "./types.ts";
 import { parseEncrypt } from "./extensions/encrypt.ts";
 import { parseFilters } from "./extensions/filters.ts";
@@ -57,7 +58,7 @@ export function validateEnable(
 ): Validated<EnableRequest> {
   const jid = element.attrs.jid;
   if (jid === undefined) return fail("modify", "bad-request", "Missing jid"); // B3
-  const problem = pushJidProblem(jid, { user: ctx.user, host: ctx.config.host, fullJid: ctx.fullJid });
+  const problem = pushJidProblem(jid, { user: localOf(ctx.user), host: hostOf(ctx.user) || ctx.config.host, fullJid: ctx.fullJid });
   if (problem === "malformed") return fail("modify", "jid-malformed", "Invalid jid"); // D1
   if (problem === "own") return fail("modify", "bad-request", "JID must be different from ours"); // B4, D1
   const rawNode = element.attrs.node;

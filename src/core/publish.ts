@@ -1,8 +1,10 @@
 /**
  * Building and tracking publishes (B24–B29, D8, D9, D11; D19 retries in retry.ts): one `publish` action per
- * registration, with history and metrics, and a bounded table of pending publishes.
+ * registration, counted, and a bounded table of pending publishes; each one's history record is
+ * made at its outcome (outcome.ts).
  * @module
  */
+import { configFor } from "./host-config.ts";
 import type { CoreState, PendingPublish, RegEntry, UserState } from "./state.ts";
 import type { Action, Publish, StanzaCopy, Trigger, XmlNode } from "./types.ts";
 import { nextPublishId } from "./state.ts";
@@ -10,26 +12,9 @@ import { buildSummary } from "./summary.ts";
 import { suppressedForDisabled } from "./users.ts";
 import { runPipeline } from "./pipeline.ts";
 import { seenBefore } from "./dedupe.ts";
-import { fifoPeek, fifoPush, fifoRetain, fifoShift, fifoSize } from "./fifo.ts";
+import { createFifo, fifoPeek, fifoPush, fifoRetain, fifoShift, fifoSize } from "./fifo.ts";
 import { dropRetry, isRetryKey, RETRY_SENT, retryLive, supersedeRetry, transientFailure } from "./retry.ts";
-
-function metricPair(trigger: Trigger): readonly [Action, Action] {
-  const make = (important: boolean): Action =>
-    Object.freeze({ type: "metric", name: "pushes_total", labels: Object.freeze({ trigger, important: String(important) }) });
-  return [make(false), make(true)];
-}
-
-/** Frozen metric actions counting one push, per trigger and importance (a closed set). */
-const PUSH_METRICS: Readonly<Record<Trigger, readonly [Action, Action]>> = {
-  offline: metricPair("offline"),
-  archive: metricPair("archive"),
-  "groupchat-bare": metricPair("groupchat-bare"),
-  "session-queue": metricPair("session-queue"),
-  "hibernation-start": metricPair("hibernation-start"),
-  "ack-delayed": metricPair("ack-delayed"),
-  ping: metricPair("ping"),
-  recovered: metricPair("recovered"),
-};
+import { pushCounted, recordOutcome, recordUnanswered } from "./outcome.ts";
 
 /**
  * Sends one publish to a registration through the D16 pipeline (filter → build → send);
@@ -44,8 +29,12 @@ export function pushTo(
 ): boolean {
   const { config } = state;
   const { reg } = entry;
-  if (state.disabled.has(u.user)) return suppressedForDisabled(u.user, reg.identifier, push, actions);
-  const summarised = buildSummary(config, { stanza: push.stanza, important: push.important, messageCount: entry.count });
+  if (state.disabled.has(u.user)) {
+    suppressedForDisabled(u.user, reg.identifier, push, actions);
+    actions.push(pushCounted(push.trigger, "vetoed"));
+    return false;
+  }
+  const summarised = buildSummary(configFor(config, u.user), { stanza: push.stanza, important: push.important, messageCount: entry.count });
   let payload: XmlNode[] = NO_PAYLOAD;
   let omitSummary = false; // E1: an encrypted publish has no summary form
   if (state.extensions.length > 0) {
@@ -80,19 +69,7 @@ export function pushTo(
   };
   supersedeRetry(state, u, entry, push.now, actions); // D19: this push replaces a waiting retry
   track(state, u, entry, publish, push.now, 1, 0, actions);
-  actions.push(
-    {
-      type: "history",
-      at: push.now,
-      user: u.user,
-      identifier: reg.identifier,
-      publishId: id,
-      trigger: push.trigger,
-      important: built.important,
-      outcome: "sent",
-    },
-    PUSH_METRICS[push.trigger][built.important ? 1 : 0],
-  );
+  actions.push(pushCounted(push.trigger, "sent"));
   return built.important;
 }
 
@@ -101,10 +78,13 @@ const NO_PAYLOAD: XmlNode[] = [];
 /** Most sends of one push: the first, and two more after broken links. */
 export const MAX_ATTEMPTS = 3;
 
-/** Records a publish as pending (D11: bounded, with a deadline) and emits it; it is the registration's newest (D19). */
-function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish, now: number, attempt: number, retries: number, actions: Action[]): void {
+/**
+ * Records a publish as pending (D11: bounded, with a deadline) and emits it; it is the
+ * registration's newest (D19). `attempt` > 1: sent again after a broken link (not listed).
+ */
+function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish, now: number, attempt: number, retries: number, actions: Action[]): PendingPublish {
   entry.lastPublishId = publish.id;
-  state.pending.set(publish.id, {
+  const pending: PendingPublish = {
     user: u.user,
     identifier: publish.identifier,
     owner: u,
@@ -116,13 +96,16 @@ function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish
     publish,
     attempt,
     retries,
-  });
+    listed: attempt === 1,
+  };
+  state.pending.set(publish.id, pending);
   fifoPush(state.pendingOrder, publish.id);
   if (fifoSize(state.pendingOrder) > 2 * state.config.maxPendingPublishes + 1024) {
     fifoRetain(state.pendingOrder, (pendingId) => state.pending.has(pendingId)); // drop answered ids
   }
   u.pendingPublishes++;
   actions.push({ type: "publish", publish });
+  return pending;
 }
 
 /**
@@ -139,12 +122,15 @@ export function resendInterrupted(state: CoreState, event: { now: number; sentBe
     if (pending.sentAt > event.sentBefore || event.known.has(id)) continue;
     const entry = liveEntry(pending);
     forgetPending(state, id, pending);
-    if (entry === undefined) continue;
-    if (pending.attempt >= MAX_ATTEMPTS) {
-      actions.push(outcomeRecord(pending, id, event.now, "timeout"));
+    if (entry === undefined) {
+      recordUnanswered(pending, id, event.now, actions);
       continue;
     }
-    actions.push(outcomeRecord(pending, id, event.now, "retried"));
+    if (pending.attempt >= MAX_ATTEMPTS) {
+      recordOutcome(pending, id, event.now, "timeout", NO_REPLY, actions);
+      continue;
+    }
+    recordOutcome(pending, id, event.now, "retried", NO_REPLY, actions);
     const publish: Publish = { ...pending.publish, id: nextPublishId(state), deadline: event.now + state.config.publishTimeoutMs };
     const newest = entry.lastPublishId;
     track(state, pending.owner, entry, publish, event.now, pending.attempt + 1, pending.retries, actions);
@@ -169,10 +155,7 @@ export function retryDue(state: CoreState, event: { now: number; key: string }, 
   if (state.pending.size >= state.config.maxPendingPublishes) expireOldest(state, event.now, actions);
   const publish: Publish = { ...retry.publish, id: nextPublishId(state), deadline: event.now + state.config.publishTimeoutMs };
   track(state, retry.owner, retry.entry, publish, event.now, 1, retry.retries + 1, actions);
-  actions.push(
-    { type: "history", at: event.now, user: publish.user, identifier: publish.identifier, publishId: publish.id, trigger: publish.trigger, important: publish.important, outcome: "sent" },
-    RETRY_SENT,
-  );
+  actions.push(pushCounted(publish.trigger, "sent"), RETRY_SENT);
   return true;
 }
 
@@ -187,6 +170,7 @@ function vetoed(
   actions.push(
     { type: "history", at: push.now, user: u.user, identifier, publishId: null, trigger: push.trigger, important: push.important, outcome: "vetoed", error: `${veto.extension}: ${veto.reason}` },
     { type: "metric", name: "pushes_vetoed_total", labels: { extension: veto.extension } },
+    pushCounted(push.trigger, "vetoed"),
   );
 }
 
@@ -228,21 +212,15 @@ export function liveEntry(pending: PendingPublish): RegEntry | undefined {
 function expire(state: CoreState, id: string, pending: PendingPublish, now: number, retryable: boolean, actions: Action[]): void {
   const live = liveEntry(pending) !== undefined;
   forgetPending(state, id, pending);
-  actions.push({ type: "metric", name: "publish_timeouts_total" });
-  if (!live) return;
-  if (retryable) transientFailure(state, pending, id, { now, error: "timeout", latencyMs: null }, actions); // D19
-  else actions.push(outcomeRecord(pending, id, now, "timeout"));
+  actions.push(TIMEOUT_METRIC);
+  if (!live) recordUnanswered(pending, id, now, actions);
+  else if (retryable) transientFailure(state, pending, id, { now, error: "timeout", latencyMs: null }, actions); // D19
+  else recordOutcome(pending, id, now, "timeout", NO_REPLY, actions);
 }
 
-/** The history record of a publish's outcome; a reply carries its latency, a timeout does not. */
-export function outcomeRecord(pending: PendingPublish, id: string, now: number, outcome: "ok" | "error" | "timeout" | "retried", error: string | null = null): Action {
-  const { user, identifier, trigger, important } = pending;
-  // Two literals rather than a conditional spread: this runs for every push, and spreading showed in profiles.
-  if (outcome === "timeout" || outcome === "retried") {
-    return { type: "history", at: now, user, identifier, publishId: id, trigger, important, outcome };
-  }
-  return { type: "history", at: now, user, identifier, publishId: id, trigger, important, outcome, latencyMs: now - pending.sentAt, error };
-}
+const TIMEOUT_METRIC: Action = Object.freeze({ type: "metric", name: "publish_timeouts_total" });
+/** The settlement of an outcome without a reply (a timeout, a publish sent again). */
+export const NO_REPLY = Object.freeze({ latencyMs: null });
 
 /** D11: expires the oldest pending publish (the table is full). */
 function expireOldest(state: CoreState, now: number, actions: Action[]): void {
@@ -253,6 +231,36 @@ function expireOldest(state: CoreState, now: number, actions: Action[]): void {
     return;
   }
 }
+
+/**
+ * The daemon stops (`shutdown`): publishes in flight get `graceMs` to be answered (the core
+ * emits `settled` once none is left, see step.ts); then those still unanswered are recorded
+ * as "sent" and forgotten. Pushes go on meanwhile: the link is still up.
+ */
+export function shutdown(state: CoreState, event: { now: number; graceMs: number }, actions: Action[]): void {
+  if (event.graceMs > 0 && state.pending.size > 0) {
+    state.stopping = true;
+    actions.push({ type: "schedule", key: SHUTDOWN_KEY, at: event.now + event.graceMs });
+    return;
+  }
+  if (state.stopping) actions.push({ type: "cancel-timer", key: SHUTDOWN_KEY });
+  settleAll(state, event.now, actions);
+}
+
+/** Timer key of the shutdown's grace period. */
+export const SHUTDOWN_KEY = "shutdown";
+
+/** The shutdown's grace period is over: what is still in flight is recorded as never answered. */
+export function settleAll(state: CoreState, now: number, actions: Action[]): void {
+  for (const [id, pending] of state.pending) recordUnanswered(pending, id, now, actions);
+  for (const pending of state.pending.values()) if (pending.owner.pendingPublishes > 0) pending.owner.pendingPublishes--;
+  state.pending.clear();
+  state.pendingOrder = createFifo();
+  state.stopping = false;
+  actions.push(SETTLED);
+}
+
+const SETTLED: Action = Object.freeze({ type: "settled" });
 
 /** D11: expires every pending publish past its deadline. Timeouts never count toward removal; they are retried (D19). */
 export function expirePending(state: CoreState, now: number, actions: Action[]): void {

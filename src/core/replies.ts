@@ -3,14 +3,18 @@
  * error-policy.ts).
  * @module
  */
+import { configFor } from "./host-config.ts";
 import type { CoreState, RegEntry, UserState } from "./state.ts";
 import type { Action, Event } from "./types.ts";
-import { forgetPending, liveEntry, outcomeRecord } from "./publish.ts";
+import { forgetPending, liveEntry } from "./publish.ts";
+import { recordOutcome, recordUnanswered } from "./outcome.ts";
 import { removeRegistration } from "./session-batch.ts";
 import { errorVerdict } from "./error-policy.ts";
 import { transientFailure } from "./retry.ts";
 
 type E<T extends Event["type"]> = Extract<Event, { type: T }>;
+
+const REPLY_OK: Action = Object.freeze({ type: "metric", name: "publish_replies_total", labels: Object.freeze({ outcome: "ok" }) });
 
 /** Replaces the entry's registration (never mutating one already handed out) and persists the count (D13). */
 function setErrors(u: UserState, entry: RegEntry, errors: { errorCount: number; lastError: string | null; lastErrorAt: number | null }, actions: Action[]): void {
@@ -25,11 +29,13 @@ export function publishResult(state: CoreState, event: E<"publish-result">, acti
   const entry = liveEntry(pending);
   if (entry !== undefined && entry.reg.jid !== event.from) return; // not from the service we asked
   forgetPending(state, event.publishId, pending); // D11
-  actions.push({ type: "metric", name: "publish_replies_total", labels: { outcome: "ok" } });
-  if (entry === undefined) return; // B15: forgotten registration
+  actions.push(REPLY_OK);
   const u = state.users.get(pending.user);
-  if (u === undefined) return;
-  actions.push(outcomeRecord(pending, event.publishId, event.now, "ok", null));
+  if (entry === undefined || u === undefined) {
+    recordUnanswered(pending, event.publishId, event.now, actions); // B15: forgotten registration
+    return;
+  }
+  recordOutcome(pending, event.publishId, event.now, "ok", { error: null, latencyMs: event.now - pending.sentAt }, actions);
   if (entry.reg.errorCount > 0) setErrors(u, entry, { errorCount: 0, lastError: entry.reg.lastError, lastErrorAt: entry.reg.lastErrorAt }, actions);
 }
 
@@ -48,6 +54,7 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
   actions.push({ type: "metric", name: "publish_replies_total", labels: { outcome: "error", type: event.errorType } });
   const u = state.users.get(pending.user);
   if (entry === undefined || u === undefined) {
+    recordUnanswered(pending, event.publishId, event.now, actions);
     actions.push({ type: "log", level: "warn", msg: "Cannot count publish error: registration no longer exists", fields: { user: pending.user, error } });
     return; // B42
   }
@@ -56,14 +63,14 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
     transientFailure(state, pending, event.publishId, { now: event.now, error, latencyMs: event.now - pending.sentAt }, actions); // D19
     return;
   }
-  actions.push(outcomeRecord(pending, event.publishId, event.now, "error", error));
+  recordOutcome(pending, event.publishId, event.now, "error", { error, latencyMs: event.now - pending.sentAt }, actions);
   if (verdict === "record") return; // B42, D13: recorded, never counted
   const errorCount = entry.reg.errorCount + 1;
   if (verdict === "remove") {
     removeAtOnce(u, entry, { errorCount, error, now: event.now }, actions); // D20
     return;
   }
-  if (errorCount < state.config.pushMaxErrors) {
+  if (errorCount < configFor(state.config, pending.user).pushMaxErrors) {
     setErrors(u, entry, { errorCount, lastError: error, lastErrorAt: event.now }, actions); // B41, D13
     return;
   }

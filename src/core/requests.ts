@@ -3,6 +3,7 @@
  * D4: the core asks the store first and changes nothing until `store-done` says ok.
  * @module
  */
+import { configFor } from "./host-config.ts";
 import type { CoreState, PendingOp, UserState } from "./state.ts";
 import type { Action, Event, Identifier, Registration, StoreOp } from "./types.ts";
 import { evictUsers, nextOpId, touchUser } from "./state.ts";
@@ -18,7 +19,7 @@ type StoreDoneEvent = Extract<Event, { type: "store-done" }>;
 /** D3: identifiers to evict so that adding a new one keeps the user within `pushMaxDevices`. */
 function evictionsFor(state: CoreState, u: UserState, identifier: Identifier): Identifier[] {
   if (u.regs.has(identifier)) return [];
-  const excess = u.regs.size - state.config.pushMaxDevices + 1;
+  const excess = u.regs.size - configFor(state.config, u.user).pushMaxDevices + 1;
   if (excess <= 0) return [];
   const byAge = [...u.regs.values()].sort((a, b) => a.reg.updatedAt - b.reg.updatedAt);
   return byAge.slice(0, excess).map((e) => e.reg.identifier);

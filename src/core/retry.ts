@@ -10,6 +10,7 @@
  */
 import type { CoreState, PendingPublish, PendingRetry, RegEntry, UserState } from "./state.ts";
 import type { Action, Identifier } from "./types.ts";
+import { pushCounted, recordOutcome } from "./outcome.ts";
 
 const PREFIX = "retry/";
 
@@ -44,23 +45,26 @@ export function transientFailure(state: CoreState, pending: PendingPublish, id: 
   const delays = state.config.pushRetryDelaysMs;
   const final = failure.error === "timeout" ? "timeout" : "error";
   if (delays.length === 0) {
-    actions.push(record(pending, id, failure, final)); // retries off: B42/D11 as the reference
+    record(pending, id, failure, final, actions); // retries off: B42/D11 as the reference
     return;
   }
   if (pending.entry.lastPublishId !== id) {
-    actions.push(record(pending, id, failure, "superseded"), metric("superseded"));
+    record(pending, id, failure, "superseded", actions);
+    actions.push(metric("superseded"));
     return;
   }
   const delay = delays[pending.retries];
   if (delay === undefined || state.retries.size >= state.config.maxPendingRetries) {
-    actions.push(record(pending, id, failure, final), metric(delay === undefined ? "given-up" : "dropped"));
+    record(pending, id, failure, final, actions);
+    actions.push(metric(delay === undefined ? "given-up" : "dropped"));
     return;
   }
   const key = retryKey(pending.user, pending.identifier);
   dropRetry(state, key); // defensive: one per registration (a newer push would have superseded it)
   state.retries.set(key, { owner: pending.owner, entry: pending.entry, publish: pending.publish, failedId: id, error: failure.error, retries: pending.retries });
   pending.owner.pendingRetries++;
-  actions.push(record(pending, id, failure, "retry-scheduled"), { type: "schedule", key, at: failure.now + delay }, metric("scheduled"));
+  record(pending, id, failure, "retry-scheduled", actions);
+  actions.push({ type: "schedule", key, at: failure.now + delay }, metric("scheduled"));
 }
 
 /** A newer push to the registration goes out: a waiting retry is cancelled and recorded as superseded. */
@@ -73,7 +77,9 @@ export function supersedeRetry(state: CoreState, u: UserState, entry: RegEntry, 
   if (retry.owner !== u) return; // the account was deleted and created again meanwhile
   const { publish } = retry;
   actions.push(
+    // A row of its own, dated now: the failed attempt's row was written with its retry-scheduled outcome.
     { type: "history", at: now, user: u.user, identifier: publish.identifier, publishId: retry.failedId, trigger: publish.trigger, important: publish.important, outcome: "superseded", error: retry.error },
+    pushCounted(publish.trigger, "superseded"),
     metric("superseded"),
   );
 }
@@ -96,12 +102,7 @@ export function retryLive(state: CoreState, retry: PendingRetry): boolean {
 /** The metric of a retry sent. */
 export const RETRY_SENT: Action = Object.freeze(metric("sent"));
 
-/** The history record of the failed attempt; a reply carries its latency, a timeout neither latency nor (when final) an error. */
-function record(pending: PendingPublish, id: string, failure: TransientFailure, outcome: "superseded" | "error" | "timeout" | "retry-scheduled"): Action {
-  const { user, identifier, trigger, important } = pending;
-  if (outcome === "timeout") return { type: "history", at: failure.now, user, identifier, publishId: id, trigger, important, outcome };
-  const h: Extract<Action, { type: "history" }> = { type: "history", at: failure.now, user, identifier, publishId: id, trigger, important, outcome };
-  if (failure.latencyMs !== null) h.latencyMs = failure.latencyMs;
-  h.error = failure.error;
-  return h;
+/** The record of the failed attempt (outcome.ts); a reply carries its latency, a timeout neither latency nor (when final) an error. */
+function record(pending: PendingPublish, id: string, failure: TransientFailure, outcome: "superseded" | "error" | "timeout" | "retry-scheduled", actions: Action[]): void {
+  recordOutcome(pending, id, failure.now, outcome, outcome === "timeout" ? { latencyMs: null } : { error: failure.error, latencyMs: failure.latencyMs }, actions);
 }

@@ -3,6 +3,7 @@
  * hibernation with the extended timeout and its restore after the first important push.
  * @module
  */
+import { configFor } from "./host-config.ts";
 import type { CoreState, SessionState, UserState } from "./state.ts";
 import type { Action, Event, StanzaCopy, Trigger } from "./types.ts";
 import { peekUser, touchUser } from "./state.ts";
@@ -59,7 +60,7 @@ function enqueue(state: CoreState, u: UserState, s: SessionState, copy: StanzaCo
     s.queue.shift();
     actions.push({ type: "metric", name: "session_queue_dropped_total" });
   }
-  s.queue.push(slimCopy(copy, state.config.pushNotificationWithBody, state.extensions, state.config));
+  s.queue.push(slimCopy(copy, configFor(state.config, u.user).pushNotificationWithBody, state.extensions, state.config));
   if (s.timer) return;
   s.timer = true;
   actions.push({ type: "schedule", key: batchKey(u.user, s.ref.sessionId), at: now + state.config.batchDelayMs });

@@ -29,7 +29,9 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = Object.freeze({
   maxPublishOptionsBytes: 8192,
   maxNodeLength: 1024,
   maxCachedUsers: 100000,
-  dedupeWindow: 100000,
+  // D8: one stanza's paths arrive within a second and a bridge replay resends only unacknowledged
+  // events (≤ 100 or 200 ms' worth); 100,000 keys held ≈ half of the live heap (docs/performance.md).
+  dedupeWindow: 10000,
   dedupeTtlMs: 600000,
   maxPendingPublishes: 100000,
   maxSessionQueue: 256,
@@ -104,6 +106,13 @@ export interface PendingPublish {
   attempt: number;
   /** D19: retries of this push after transient failures before this send (0 for the first). */
   retries: number;
+  /**
+   * Its history row is dated `sentAt` and it is listed as in flight; false for a publish sent
+   * again after a broken link (its row is dated at its outcome, like any row of its own).
+   */
+  listed: boolean;
+  /** An admin test push waits for its first outcome (admin-reply `push-outcome`). */
+  adminRequestId?: string;
 }
 
 /** D19: a push waiting to be sent again after a transient failure (at most one per registration). */
@@ -145,6 +154,8 @@ export interface CoreState {
   dedupeSize: number;
   /** D8 window entries in insertion (= expiry) order. May hold entries already dropped. */
   dedupeOrder: Fifo<SeenEntry>;
+  /** A `shutdown` event is waiting for the publishes in flight (the core emits `settled` once none is left). */
+  stopping: boolean;
 }
 
 /** Creates an empty state. `idSeed` is 64 hex chars of randomness from the shell (also the default IV source, E1.3). */
@@ -167,6 +178,7 @@ export function initState(
     disabled: new Set(opts.disabledUsers ?? []),
     dedupeSize: 0,
     dedupeOrder: createFifo(),
+    stopping: false,
   };
 }
 

@@ -11,13 +11,14 @@ import { assertNever } from "../assert-never.ts";
 import type { CoreState } from "./state.ts";
 import type { Action, Event } from "./types.ts";
 import { handleDisable, handleEnable, handleStoreDone } from "./requests.ts";
-import { archived, groupchatBare, offline, offlinePending, ping } from "./triggers.ts";
+import { archived, groupchatBare, offline, offlinePending } from "./triggers.ts";
 import { ackDelayed, batchTimer, hibernationEnded, hibernationStarted, sessionEnded, sessionStarted, stanzaQueued } from "./sessions.ts";
 import { publishError, publishResult } from "./replies.ts";
-import { expirePending, publishTimedOut, resendInterrupted, retryDue } from "./publish.ts";
+import { expirePending, publishTimedOut, resendInterrupted, retryDue, settleAll, shutdown, SHUTDOWN_KEY } from "./publish.ts";
 import { purgeDedupe } from "./dedupe.ts";
 import { userDeleted, userDisabled, userEnabled, userLoaded } from "./users.ts";
-import { adminDelete, sessionsSnapshot } from "./snapshot.ts";
+import { sessionsSnapshot } from "./snapshot.ts";
+import { adminDeleteRequest, adminQuery, pingRequest } from "./admin-requests.ts";
 
 export interface StepResult {
   state: CoreState;
@@ -86,14 +87,16 @@ export function step(state: CoreState, event: Event): StepResult {
       publishError(state, event, actions);
       break;
     case "timer":
-      if (!retryDue(state, event, actions)) batchTimer(state, event, actions); // D19 retry, else B30 batch
+      if (event.key === SHUTDOWN_KEY) {
+        if (state.stopping) settleAll(state, event.now, actions); // the grace period is over
+      } else if (!retryDue(state, event, actions)) batchTimer(state, event, actions); // D19 retry, else B30 batch
       break;
     case "tick":
       expirePending(state, event.now, actions);
       purgeDedupe(state, event.now);
       break;
     case "ping":
-      ping(state, event, actions);
+      pingRequest(state, event, actions);
       break;
     case "sessions-snapshot":
       sessionsSnapshot(state, event, actions);
@@ -105,10 +108,21 @@ export function step(state: CoreState, event: Event): StepResult {
       resendInterrupted(state, event, actions);
       break;
     case "admin-delete":
-      adminDelete(state, event, actions);
+      adminDeleteRequest(state, event, actions);
+      break;
+    case "admin-query":
+      adminQuery(state, event, actions);
+      break;
+    case "shutdown":
+      shutdown(state, event, actions);
       break;
     default:
       return assertNever(event, "handle event");
+  }
+  // Stopping: the last publish in flight was answered (or forgotten).
+  if (state.stopping && state.pending.size === 0) {
+    state.stopping = false;
+    actions.push({ type: "cancel-timer", key: SHUTDOWN_KEY }, { type: "settled" });
   }
   return { state, actions };
 }

@@ -168,10 +168,81 @@ export type Event =
   //     `sentBefore` that the bridge does not list in `known` (forwarded, outcome still to come)
   //     never reached it and are sent again ---
   | { type: "link-restored"; now: number; sentBefore: number; known: ReadonlySet<string> }
-  // --- admin API: remove one, some or all (null) of a user's registrations ---
-  | { type: "admin-delete"; now: number; user: string; identifiers: Identifier[] | null }
-  // --- admin ping (cloud-notify-ping, B39): push with no stanza ---
-  | { type: "ping"; now: number; user: string; identifiers?: Identifier[] | null; requestId?: string };
+  // --- admin API: remove one, some or all (null) of a user's registrations; with `adminRequestId`
+  //     answered by an `admin-reply` (`deleted`) ---
+  | { type: "admin-delete"; now: number; user: string; identifiers: Identifier[] | null; adminRequestId?: string }
+  // --- admin ping (cloud-notify-ping, B39): push with no stanza. `requestId`: a client IQ to answer;
+  //     `adminRequestId`: an admin test push, answered by `admin-reply`s (`test-push`, then one
+  //     `push-outcome` per publish) ---
+  | { type: "ping"; now: number; user: string; identifiers?: Identifier[] | null; requestId?: string; adminRequestId?: string }
+  // --- admin API: a question about the core's state, answered at once by an `admin-reply`;
+  //     changes nothing (the shell may step it out of the event queue's turn) ---
+  | { type: "admin-query"; now: number; requestId: string; query: AdminQuery }
+  // --- the daemon stops: publishes in flight get `graceMs` to be answered; then (or at once with
+  //     0) those still unanswered are recorded as "sent" and forgotten, and `settled` is emitted ---
+  | { type: "shutdown"; now: number; graceMs: number };
+
+/** What the admin API asks the core (admin-query). */
+export type AdminQuery =
+  /** The user's sessions and account state, peeked at (never loaded or marked as used). */
+  | { kind: "user"; user: string }
+  /** The user's publishes in flight (one or all registrations), newest first. */
+  | { kind: "inflight"; user: string; identifier?: Identifier }
+  /** Sizes of the core's tables. */
+  | { kind: "totals" };
+
+/** A client session as the core knows it from the bridge. */
+export interface SessionInfo {
+  sessionId: string;
+  fullJid: string;
+  clientId: string | null;
+  bound: Identifier | null;
+  hibernating: boolean;
+  /** unix ms; null when not hibernating or not known (a session listed after a reconnect). */
+  hibernatingSince: number | null;
+}
+
+/** A publish sent and not yet answered (its history row, once it has an outcome, is dated `at`). */
+export interface InflightPush {
+  at: number;
+  user: string;
+  identifier: Identifier;
+  publishId: string;
+  trigger: Trigger;
+  important: boolean;
+}
+
+/** The core's answers to the admin API (admin-reply). */
+export type AdminAnswer =
+  | { kind: "user"; disabled: boolean; extensions: string[]; sessions: SessionInfo[] }
+  | { kind: "inflight"; pushes: InflightPush[] }
+  | { kind: "totals"; cachedUsers: number; pendingPublishes: number }
+  /** admin-delete: how many registrations were removed. */
+  | { kind: "deleted"; removed: number }
+  /** An admin ping: the publishes it sent (none when nothing matched or every push was vetoed). */
+  | { kind: "test-push"; publishes: Array<{ publishId: string; identifier: Identifier }> }
+  /** The first outcome of one of them (ok, error, timeout, or a transient failure: retry-scheduled, superseded). */
+  | { kind: "push-outcome"; publishId: string; identifier: Identifier; outcome: HistoryOutcome; error: string | null; latencyMs: number | null };
+
+/**
+ * The core's counters, a closed set; src/metrics.ts maps each to the metric the daemon exposes
+ * (`publish_latency_seconds` is a histogram: its `value` is one observation, in seconds).
+ */
+export type CoreMetric =
+  | "pushes_total"
+  | "publish_errors_total"
+  | "publish_latency_seconds"
+  | "registrations_removed_total"
+  | "registrations_enabled_total"
+  | "publish_replies_total"
+  | "publish_timeouts_total"
+  | "publish_retries_total"
+  | "pushes_deduplicated_total"
+  | "pushes_vetoed_total"
+  | "pushes_suppressed_total"
+  | "session_queue_dropped_total"
+  | "recovered_skipped_total"
+  | "accounts_disabled_total";
 
 /** The five summary fields of B26, in wire order. `null` = empty field element. */
 export interface Summary {
@@ -221,6 +292,7 @@ export type StoreOp =
 export type RemovalReason = "disabled" | "evicted" | "max-errors" | "user-deleted" | "admin" | "rejected";
 
 /**
+ * `sent`: never answered (the daemon stopped first, or the registration went away meanwhile);
  * `retry-scheduled`: this attempt failed transiently and the push will be sent again (D19);
  * `superseded`: it failed transiently but a newer push to the registration replaces its retry.
  */
@@ -245,7 +317,7 @@ export type Action =
   /** Schedule a `timer` event with `key` at `at` (unix ms); scheduling the same key again replaces it. */
   | { type: "schedule"; key: string; at: number }
   | { type: "cancel-timer"; key: string }
-  /** A push-history record (D17: never a body). */
+  /** A push-history record (D17: never a body), made once per push, at its outcome (core/outcome.ts); `at` is the time of the record. */
   | {
       type: "history";
       at: number;
@@ -257,18 +329,30 @@ export type Action =
       outcome: HistoryOutcome;
       latencyMs?: number;
       error?: string | null;
+      /**
+       * When the publish was sent (unix ms), for a record of its outcome: the row is dated then
+       * (one row per push, D17). Absent (a veto, a retry cancelled later, a publish sent again
+       * after a broken link): the row is dated `at`, the time of the record.
+       */
+      sentAt?: number;
     }
   /** A registration went away, with its reason (D3, D13, D18). */
   | { type: "removed"; at: number; user: string; identifier: Identifier; reason: RemovalReason; detail?: string | null }
-  /** A metric increment. */
-  | { type: "metric"; name: string; labels?: Record<string, string>; value?: number }
+  /** A metric increment (an observation for a histogram). */
+  | { type: "metric"; name: CoreMetric; labels?: Record<string, string>; value?: number }
+  /** The answer to an admin request (`admin-query`, or `adminRequestId` on admin-delete and ping). */
+  | { type: "admin-reply"; requestId: string; answer: AdminAnswer }
+  /** After a `shutdown` event: no publish is in flight any more. */
+  | { type: "settled" }
   /** A log line (never a body, D17). */
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, string | number | boolean | null> };
 
 /** Options the core reads; names follow mod_cloud_notify (behaviour.md §3). */
 export interface CoreConfig {
-  /** The XMPP host the users belong to, e.g. "example.com". */
+  /** The first XMPP host the users belong to, e.g. "example.com" (users are `local@host` keys, host-config.ts). */
   host: string;
+  /** Per-host overrides of five options (issue 13); absent: the same options for every host. */
+  hostOverrides?: Readonly<Record<string, import("./host-config.ts").HostOverrides>>;
   pushNotificationWithBody: boolean;
   pushNotificationWithSender: boolean;
   pushMaxErrors: number;

@@ -2,7 +2,8 @@
  * The /api/v1 routes (bearer token). Every bad input is a 4xx with `{ error }`; only a
  * failing dependency gives a 500 (handled in app.ts).
  * Responses are built field by field from the deps' rows, so nothing unexpected (D17: a
- * body) can leak through an extra property.
+ * body) can leak through an extra property. A `{user}` is `local@host` (a bare local part only
+ * when one host is configured, params.ts); every JSON `user` is the bare JID (issue 13).
  * @module
  */
 
@@ -27,6 +28,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 export function createApi(deps: AdminDeps): Hono {
   const api = new Hono();
+  const hosts = hostsOf(deps);
 
   api.use("*", requireBearer(deps.token));
   api.use(
@@ -43,7 +45,7 @@ export function createApi(deps: AdminDeps): Hono {
 
   api.get("/users", async (c) => {
     if (deps.listUsers === undefined) return c.json({ error: "Cannot list users: not available" }, 404);
-    const q = parseUsersQuery({ prefix: c.req.query("prefix"), after: c.req.query("after"), limit: c.req.query("limit") });
+    const q = parseUsersQuery({ prefix: c.req.query("prefix"), after: c.req.query("after"), host: c.req.query("host"), limit: c.req.query("limit") }, hosts);
     if (!q.ok) return badRequest(c, q);
     const page = await deps.listUsers(q.value);
     return c.json({ users: page.users, next: page.next });
@@ -52,7 +54,7 @@ export function createApi(deps: AdminDeps): Hono {
   // One user's devices, recent pushes, removals and sessions (issue 15 item 2).
   api.get("/users/:user", async (c) => {
     if (deps.userView === undefined) return c.json({ error: "Cannot show user: not available" }, 404);
-    const user = parseUser(c.req.param("user"), deps.host);
+    const user = parseUser(c.req.param("user"), hosts);
     if (!user.ok) return badRequest(c, user);
     const limit = c.req.query("limit") === undefined ? { ok: true as const, value: 20 } : parseLimit(c.req.query("limit"));
     if (!limit.ok) return badRequest(c, limit);
@@ -60,11 +62,11 @@ export function createApi(deps: AdminDeps): Hono {
     if (isEmptyView(view)) {
       return c.json({ error: `Cannot find user: ${user.value} has no registrations, pushes, removals or sessions` }, 404);
     }
-    return c.json(userViewJson(view, deps.host));
+    return c.json(userViewJson(view));
   });
 
   api.get("/users/:user/registrations", async (c) => {
-    const user = parseUser(c.req.param("user"), deps.host);
+    const user = parseUser(c.req.param("user"), hosts);
     if (!user.ok) return badRequest(c, user);
     const rows = await deps.listRegistrations(user.value);
     if (rows.length === 0) return noRegistrations(c, user.value);
@@ -72,7 +74,7 @@ export function createApi(deps: AdminDeps): Hono {
   });
 
   api.delete("/users/:user/registrations", async (c) => {
-    const user = parseUser(c.req.param("user"), deps.host);
+    const user = parseUser(c.req.param("user"), hosts);
     if (!user.ok) return badRequest(c, user);
     const removed = await deps.deleteRegistrations(user.value);
     if (removed === 0) return noRegistrations(c, user.value);
@@ -80,7 +82,7 @@ export function createApi(deps: AdminDeps): Hono {
   });
 
   api.delete("/users/:user/registrations/:identifier", async (c) => {
-    const user = parseUser(c.req.param("user"), deps.host);
+    const user = parseUser(c.req.param("user"), hosts);
     if (!user.ok) return badRequest(c, user);
     const identifier = parseIdentifier(c.req.param("identifier"));
     if (!identifier.ok) return badRequest(c, identifier);
@@ -92,7 +94,7 @@ export function createApi(deps: AdminDeps): Hono {
   });
 
   api.post("/users/:user/test-push", async (c) => {
-    const user = parseUser(c.req.param("user"), deps.host);
+    const user = parseUser(c.req.param("user"), hosts);
     if (!user.ok) return badRequest(c, user);
     const identifier = parseTestPushBody(await c.req.text());
     if (!identifier.ok) return badRequest(c, identifier);
@@ -114,7 +116,7 @@ export function createApi(deps: AdminDeps): Hono {
   });
 
   api.get("/users/:user/history", async (c) => {
-    const user = parseUser(c.req.param("user"), deps.host);
+    const user = parseUser(c.req.param("user"), hosts);
     if (!user.ok) return badRequest(c, user);
     const identifier = parseOptionalIdentifier(c.req.query("identifier"));
     if (!identifier.ok) return badRequest(c, identifier);
@@ -128,7 +130,7 @@ export function createApi(deps: AdminDeps): Hono {
   api.get("/removals", async (c) => {
     const rawUser = c.req.query("user");
     const user: Parsed<string | undefined> =
-      rawUser === undefined || rawUser === "" ? { ok: true, value: undefined } : parseUser(rawUser, deps.host);
+      rawUser === undefined || rawUser === "" ? { ok: true, value: undefined } : parseUser(rawUser, hosts);
     if (!user.ok) return badRequest(c, user);
     const limit = parseLimit(c.req.query("limit"));
     if (!limit.ok) return badRequest(c, limit);
@@ -142,6 +144,11 @@ export function createApi(deps: AdminDeps): Hono {
   });
 
   return api;
+}
+
+/** The configured hosts (issue 13): `deps.hosts`, or the one `deps.host` of deps that predate it. */
+export function hostsOf(deps: Pick<AdminDeps, "host" | "hosts">): readonly string[] {
+  return deps.hosts !== undefined && deps.hosts.length > 0 ? deps.hosts : [deps.host.toLowerCase()];
 }
 
 function badRequest(c: Context, parsed: { ok: false; error: string }): Response {

@@ -57,7 +57,7 @@ export interface RemovalRow {
 }
 
 export interface HistoryQuery {
-  /** Local part, validated and nodeprep-ish normalised. */
+  /** Bare JID `local@host`, validated and nodeprep-ish normalised (issue 13). */
   user: string;
   identifier?: Identifier;
   /** 1..1000 */
@@ -118,12 +118,15 @@ export interface UserView {
 export interface UsersQuery {
   /** Local-part prefix; "" = every user. */
   prefix: string;
-  /** Paging cursor: the last user of the previous page. */
+  /** Only users of this host (one of the configured hosts); absent = every host. */
+  host?: string;
+  /** Paging cursor: the last user (bare JID) of the previous page. */
   after?: string;
   limit: number;
 }
 
 export interface UsersPage {
+  /** Bare JIDs, by host, then local part. */
   users: string[];
   /** Pass as `after` for the next page; null on the last page. */
   next: string | null;
@@ -143,9 +146,11 @@ export interface AdminDeps {
   metrics(): string;
   /** Bearer token for /api/v1; null → /api/v1 answers 503 "admin token not configured". */
   token: string | null;
-  /** XMPP host, to accept bare JIDs `user@host` in place of a local part. */
+  /** The first XMPP host (the only one before issue 13); `hosts` when given wins. */
   host: string;
-  /** Every `user` passed below is a validated, normalised local part. */
+  /** The configured hosts (issue 13); absent = [host]. A user is `local@host` on one of them. */
+  hosts?: readonly string[];
+  /** Every `user` passed below is a validated, normalised bare JID `local@host` on one of the hosts. */
   listRegistrations(user: string): Promise<RegistrationView[]>;
   /** All of the user's registrations, or one. Returns how many were removed. */
   deleteRegistrations(user: string, identifier?: Identifier): Promise<number>;

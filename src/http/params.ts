@@ -25,19 +25,26 @@ function fail(error: string): { ok: false; error: string } {
 }
 
 /**
- * A user given as a local part (`alice`) or a bare JID on our host (`alice@example.com`).
- * Returns the local part, normalised nodeprep-ish (NFKC, lower case).
+ * A user given as a bare JID `alice@example.com` on one of our hosts, or (only when exactly one
+ * host is configured) as a local part `alice` (issue 13). Returns the bare JID `local@host`, the
+ * local part normalised nodeprep-ish (NFKC, lower case), the host lower case.
  */
-export function parseUser(raw: string, host: string): Parsed<string> {
+export function parseUser(raw: string, hosts: readonly string[]): Parsed<string> {
   let local = raw;
-  const at = raw.indexOf("@");
+  let host: string;
+  const at = raw.lastIndexOf("@");
   if (at >= 0) {
     const domain = raw.slice(at + 1);
-    if (domain.includes("/")) return fail("Cannot use user: give a local part or a bare JID, not a full JID");
-    if (domain.toLowerCase() !== host.toLowerCase()) {
-      return fail(`Cannot use user: JID is not on this server's host ${host}`);
+    if (domain.includes("/")) return fail("Cannot use user: give a bare JID user@host, not a full JID");
+    host = domain.normalize("NFKC").toLowerCase();
+    if (!hosts.includes(host)) {
+      return fail(`Cannot use user: ${host === "" ? "the host is empty" : `host ${host} is not served here`} (hosts: ${hosts.join(", ")})`);
     }
     local = raw.slice(0, at);
+  } else if (hosts.length === 1) {
+    host = hosts[0]!;
+  } else {
+    return fail(`Cannot use user: give user@host: several hosts are configured (${hosts.join(", ")})`);
   }
   local = local.normalize("NFKC").toLowerCase();
   if (local === "") return fail("Cannot use user: local part is empty");
@@ -47,7 +54,15 @@ export function parseUser(raw: string, host: string): Parsed<string> {
   if (LOCALPART_FORBIDDEN.test(local)) {
     return fail("Cannot use user: local part contains a forbidden character (\"&'/:<>@, whitespace or control)");
   }
-  return { ok: true, value: local };
+  return { ok: true, value: `${local}@${host}` };
+}
+
+/** Optional `host` of a query: one of `hosts` (lower case), or absent. */
+export function parseOptionalHost(raw: string | undefined, hosts: readonly string[]): Parsed<string | undefined> {
+  if (raw === undefined || raw === "") return { ok: true, value: undefined };
+  const host = raw.normalize("NFKC").toLowerCase();
+  if (!hosts.includes(host)) return fail(`Cannot use host: ${host} is not served here (hosts: ${hosts.join(", ")})`);
+  return { ok: true, value: host };
 }
 
 /** A registration identifier as listed by the API: `${jid}<${node}`. */

@@ -28,10 +28,11 @@ export function removalJson(r: RemovalRow) {
   return { at: iso(r.at), user: r.user, identifier: r.identifier, reason: r.reason, detail: r.detail };
 }
 
-export function userViewJson(v: UserView, host: string) {
+/** `user` and `jid` are both the bare JID `local@host` (issue 13; `jid` is kept for older readers). */
+export function userViewJson(v: UserView) {
   return {
     user: v.user,
-    jid: `${v.user}@${host}`,
+    jid: v.user,
     disabled: v.disabled,
     devices: v.devices.map((d) => ({
       identifier: d.identifier,

@@ -19,6 +19,7 @@ import { parseEncrypt } from "../core/extensions/encrypt.ts";
 import { bareOf } from "../core/extensions/payload.ts";
 import { MAX_FILTER_ITEMS } from "../core/extensions/filters.ts";
 import { serialize } from "../core/xml.ts";
+import { joinUser } from "../store/user-key.ts";
 import type { LuaTable, LuaValue } from "./lua-table.ts";
 import { field, isTable, sequenceOf } from "./lua-table.ts";
 
@@ -78,8 +79,9 @@ export function decodeStoreName(encoded: string): string | null {
 }
 
 /**
- * Converts one user's stored `cloud_notify` value. Bad entries are returned in `invalid`;
- * only a value that is not a table of entries fails as a whole.
+ * Converts one user's stored `cloud_notify` value. `user` is the local part (the file's name);
+ * the registrations carry the bare JID `user@host` (issue 13). Bad entries are returned in
+ * `invalid`; only a value that is not a table of entries fails as a whole.
  */
 export function convertUserStore(
   user: string,
@@ -164,7 +166,7 @@ function convertEntry(
     value: {
       ...(encryption.value === null ? {} : { encryption: encryption.value }),
       ...(filters === null ? {} : { filters }),
-      user,
+      user: joinUser(user, ctx.host),
       identifier: identifierOf(jid, node),
       jid,
       node,

@@ -1,7 +1,8 @@
 /**
- * The daemon's side of the bridge protocol (docs/bridge-protocol.md): hello and version check
- * on every (re)connect, (epoch, seq) deduplication of replayed events, acknowledgements, and
- * routing of every inbound stanza to the runtime.
+ * The daemon's side of the bridge protocol (docs/bridge-protocol.md) with ONE host's bridge: hello
+ * and version check on every (re)connect, (epoch, seq) deduplication of replayed events,
+ * acknowledgements, and routing of that host's stanzas to the runtime. bridge-link.ts keeps one
+ * peer per configured host and routes stanzas to them by sender.
  *
  * Sequence numbers must be exactly the next one expected in the hello's epoch: a replayed event
  * (seq already seen) is a duplicate; a gap, a jump or an unknown epoch is a protocol error,
@@ -17,6 +18,7 @@ import type { Event } from "../core/types.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { BRIDGE_VERSION } from "../xmpp/ns.ts";
+import { helloRefusalHint } from "./hello-hint.ts";
 import { type Inbound, type ModuleReport, parseInbound, refusedEvent } from "../xmpp/parse-bridge.ts";
 import { refusalReply } from "../xmpp/refusals.ts";
 import { renderAck, renderHello } from "../xmpp/render.ts";
@@ -30,7 +32,7 @@ export type BridgeStatus =
   | { state: "ready"; epoch: string; server: string | null }
   | { state: "incompatible"; reason: string };
 
-export interface BridgeLinkOptions {
+export interface BridgePeerOptions {
   runtime: Runtime;
   send: (el: Element) => boolean;
   log: Logger;
@@ -45,9 +47,12 @@ export interface BridgeLinkOptions {
   onModules?: (report: ModuleReport) => void;
 }
 
-export interface BridgeLink {
+export interface BridgePeer {
+  readonly host: string;
   /** Call when the component stream is authenticated: sends hello. */
   online(): void;
+  /** The bridge asked for a hello (e.g. its module was reloaded while the stream stayed up). */
+  helloRequested(): void;
   offline(reason: string): void;
   /** Every stanza from the component stream; `refused` when the stream parser had to cut it. */
   receive(el: Element, refused?: string): void;
@@ -55,7 +60,7 @@ export interface BridgeLink {
   stop(): void;
 }
 
-export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
+export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
   const { runtime, send, log, metrics } = opts;
   const now = opts.now ?? Date.now;
   const ctx = { host: opts.host, componentDomain: opts.componentDomain };
@@ -69,6 +74,8 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
   let ackTimer: ReturnType<typeof setTimeout> | null = null;
   /** A resync hello is out: events are ignored until its result (the bridge replays them then). */
   let resyncing = false;
+  /** A hello is out and not yet answered. */
+  let awaitingHello = false;
   /** The epoch whose unclean-stop report was logged already. */
   let uncleanEpoch: string | null = null;
   /** When the current stream came online: publishes sent before it are re-sent after hello. */
@@ -148,8 +155,8 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
     // Events before `first` were acknowledged, dropped (buffer full) or quarantined by the bridge:
     // the replay starts there.
     if (hello.first !== null && hello.first - 1 > lastSeq) lastSeq = processedSeq = hello.first - 1;
-    metrics.set("cloud_notifyd_bridge_dropped_events", dropped);
-    metrics.set("cloud_notifyd_bridge_quarantined_events", hello.quarantined);
+    metrics.set("cloud_notifyd_bridge_dropped_events", { host: opts.host }, dropped);
+    metrics.set("cloud_notifyd_bridge_quarantined_events", { host: opts.host }, hello.quarantined);
     if (dropped > 0) log.warn("bridge dropped events while the daemon was away", { dropped });
     if (hello.quarantined > 0) log.warn("bridge quarantined events that kept breaking the link", { quarantined: hello.quarantined });
     if (hello.unclean && uncleanEpoch !== helloEpoch) {
@@ -202,6 +209,7 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         return;
       case "hello-result":
         if (inbound.iqId !== helloId) return;
+        awaitingHello = false;
         onHello(inbound);
         if (inbound.version === BRIDGE_VERSION) opts.onModules?.(inbound.modules);
         return;
@@ -222,8 +230,9 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         return;
       case "iq-error":
         if (inbound.iqId === helloId) {
-          // A bridge of another protocol version answers feature-not-implemented, naming its version.
-          const hint = inbound.condition === "feature-not-implemented" ? `: ${inbound.text ?? "another protocol version"}; this daemon speaks version ${BRIDGE_VERSION}, install its bridge with: cloud-notifyd bridge install DIR` : "";
+          awaitingHello = false;
+          // What to check: another protocol version, the module not loaded, another component (hello-hint.ts).
+          const hint = helloRefusalHint(inbound, ctx);
           status = { state: "incompatible", reason: `hello refused: ${inbound.errorType}/${inbound.condition}${hint}` };
           log.error(`Cannot use the bridge: hello refused: ${inbound.errorType}/${inbound.condition}${hint}`);
         } else {
@@ -246,11 +255,13 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
   }
 
   function sendHello(): void {
+    awaitingHello = true;
     helloId = `hello-${++helloCounter}`;
     send(renderHello({ ...ctx, iqId: helloId, features: opts.features, limits: opts.limits }));
   }
 
   return {
+    host: opts.host,
     online() {
       onlineAt = now();
       resyncing = false;
@@ -261,8 +272,15 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
       status = { state: "waiting", reason: `component not connected: ${reason}` };
       helloId = null;
       resyncing = false;
+      awaitingHello = false;
       // An ack may have been lost with the stream: acknowledge again after the next hello.
       ackedSeq = 0;
+    },
+    helloRequested() {
+      if (helloId === null || awaitingHello) return; // not online, or a hello is already on its way
+      log.info("bridge asked for a hello", { host: opts.host });
+      resyncing = true;
+      sendHello();
     },
     receive,
     status: () => status,

@@ -2,11 +2,11 @@
  * Push history and removals are written in batches (every second, or at 50,000 rows) so that
  * recording never sits on the path of a push.
  *
- * One row per push: the core reports a publish as "sent" and later its outcome (ok, error,
- * timeout, retried); the "sent" record waits here and is written once, with the outcome, its
- * latency and error, at the time it was sent. Inserting two rows per push was the daemon's
- * largest cost under load (docs/performance.md). Pushes still in flight are listed from memory
- * (`inflight`) and written as "sent" on stop or when too many wait.
+ * One row per push: the core records a publish once, at its outcome (ok, error, timeout,
+ * retried, …), dated at the time it was sent (`sentAt`), with its latency and error; one never
+ * answered is recorded as "sent" when the daemon stops (core/outcome.ts). Inserting two rows
+ * per push was the daemon's largest cost under load (docs/performance.md). Pushes in flight
+ * are the core's (the admin API asks it); nothing of them is kept here.
  *
  * A write the store refuses for a reason that may pass (a full disk, a lock, a remote store
  * down; see `isTransientStoreError`) keeps its rows and is tried again with backoff (1 s
@@ -39,7 +39,6 @@ type RemovedAction = Extract<Action, { type: "removed" }>;
  */
 const FLUSH_ROWS = 50_000;
 const FLUSH_MS = 1000;
-const MAX_INFLIGHT = 100_000;
 /** Rows kept in memory while the store refuses them. */
 export const KEEP_HISTORY_ROWS = 50_000;
 export const KEEP_REMOVAL_ROWS = 10_000;
@@ -53,8 +52,6 @@ export const REMOVALS_PRUNED_METRIC = "cloud_notifyd_removals_pruned_total";
 
 export interface HistoryBuffer {
   add(a: HistoryAction): void;
-  /** Pushes of the user sent and not yet answered, newest first. */
-  inflight(user: string, identifier?: string): HistoryRow[];
   /** D14: the account is gone: rows not yet written for it are dropped with it. */
   forgetUser(user: string): void;
   addRemoval(a: RemovedAction): void;
@@ -69,7 +66,6 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
   const now = deps.now ?? Date.now;
   let rows: HistoryRow[] = [];
   let removalRows: RemovalRow[] = [];
-  const waiting = new Map<string, HistoryRow>(); // publishId → its "sent" row
   let flushing: Promise<void> = Promise.resolve();
   let writeQueued = false; // a writeBatch is chained and has not taken its batch yet
   // Failure episode: set while the store refuses writes.
@@ -183,8 +179,8 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
 
   return {
     add(a) {
-      const row: HistoryRow = {
-        at: a.at,
+      rows.push({
+        at: a.sentAt ?? a.at, // a publish's row is dated at its send
         user: a.user,
         identifier: a.identifier,
         publishId: a.publishId,
@@ -193,45 +189,13 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
         outcome: a.outcome,
         latencyMs: a.latencyMs ?? null,
         error: a.error ?? null,
-      };
-      if (a.outcome === "sent" && a.publishId !== null) {
-        if (waiting.size >= MAX_INFLIGHT) {
-          const oldest = waiting.keys().next().value as string;
-          rows.push(waiting.get(oldest)!);
-          waiting.delete(oldest);
-        }
-        waiting.set(a.publishId, row);
-        return;
-      }
-      const sent = a.publishId === null ? undefined : waiting.get(a.publishId);
-      if (sent !== undefined) {
-        waiting.delete(a.publishId as string);
-        rows.push({
-          at: sent.at,
-          user: sent.user,
-          identifier: sent.identifier,
-          publishId: sent.publishId,
-          trigger: sent.trigger,
-          important: sent.important,
-          outcome: row.outcome,
-          latencyMs: row.latencyMs,
-          error: row.error,
-        });
-      } else {
-        rows.push(row);
-      }
+      });
       if (failing) {
         if (rows.length > KEEP_HISTORY_ROWS + TRIM_SLACK) trim();
       } else if (rows.length >= FLUSH_ROWS) void flush();
     },
     forgetUser(user) {
       rows = rows.filter((r) => r.user !== user);
-      for (const [id, row] of waiting) if (row.user === user) waiting.delete(id);
-    },
-    inflight(user, identifier) {
-      const found: HistoryRow[] = [];
-      for (const row of waiting.values()) if (row.user === user && (identifier === undefined || row.identifier === identifier)) found.push(row);
-      return found.reverse();
     },
     addRemoval(a) {
       const cut = a.identifier.indexOf("<");
@@ -256,9 +220,6 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
     pending: () => ({ history: rows.length, removals: removalRows.length }),
     stop() {
       clearInterval(timer);
-      // What never got an answer is still history: written as "sent".
-      rows.push(...waiting.values());
-      waiting.clear();
       void flush();
     },
   };

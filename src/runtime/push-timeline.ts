@@ -1,7 +1,7 @@
 /**
- * The last hour's final push outcomes in one-minute buckets, kept in memory from the core's
- * `history` actions (the admin page's chart). Bounded: 60 buckets of a few counters each.
- * `sent` is not an outcome (the answer is still to come), so it is not counted.
+ * The last hour's final push outcomes in one-minute buckets (the admin page's chart), kept in
+ * memory by the runtime as it writes the core's `history` records, bucketed by the time of the
+ * outcome. Bounded: 60 buckets of a few counters each. `sent` (never answered) is not counted.
  * @module
  */
 import type { Action } from "../core/types.ts";

@@ -14,13 +14,18 @@ import { assertNever } from "../assert-never.ts";
 import { isLoaded } from "../core/state.ts";
 import { step } from "../core/step.ts";
 import type { CoreState } from "../core/state.ts";
-import type { Action, Event, Publish } from "../core/types.ts";
+import type { Action, AdminAnswer, AdminQuery, Event, Publish } from "../core/types.ts";
+import type { PushTimeline } from "../http/deps.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
-import type { HistoryRow, Store } from "../store/types.ts";
+import { CORE_HISTOGRAMS, CORE_METRICS, type Metrics } from "../metrics.ts";
+import type { Store } from "../store/types.ts";
+import { hostOf, localOf } from "../core/host-config.ts";
+import { requestRoute } from "../xmpp/parse-bridge.ts";
 import { renderHibernationTimeout, renderPublishIq, renderResponse } from "../xmpp/render.ts";
 import { publishAsHostText } from "../xmpp/render-text.ts";
 import { createHistoryBuffer, type HistoryBuffer } from "./history-buffer.ts";
+import { createPushLog } from "./push-log.ts";
+import { createPushTimeline } from "./push-timeline.ts";
 import { createTimers, type Timers } from "./timers.ts";
 import { userOf } from "./user-of.ts";
 
@@ -37,7 +42,15 @@ export interface RuntimeOptions {
   now?: () => number;
 }
 
-export type ActionListener = (action: Action) => void;
+/** An admin command: the runtime sets its `adminRequestId`. */
+export type AdminCommand = Omit<Extract<Event, { type: "admin-delete" }>, "adminRequestId"> | Omit<Extract<Event, { type: "ping" }>, "adminRequestId" | "requestId">;
+
+export interface AdminRequest {
+  /** Settles once the command (and the events queued before it) are handled. */
+  handled: Promise<void>;
+  /** Stops delivering answers (call once no more are wanted). */
+  close(): void;
+}
 
 export interface Runtime {
   /** Queues an event; the promise settles once it (and the events before it) are handled. */
@@ -46,17 +59,27 @@ export interface Runtime {
   post(event: Event, done?: () => void): void;
   /** Calls `done` once every event queued before this call is handled. */
   barrier(done: () => void): void;
-  /** Observe every action the core returns (admin test pushes, tests). Returns an unsubscribe. */
-  onAction(fn: ActionListener): () => void;
-  readonly state: CoreState;
-  /** Handles queued events, flushes history, cancels timers. */
+  /**
+   * Asks the core a question (admin-query) and returns its answer. A question changes nothing,
+   * so it is stepped at once rather than behind the queued events (the admin API and /metrics
+   * answer while the queue waits for the store).
+   */
+  ask<K extends AdminQuery["kind"]>(query: Extract<AdminQuery, { kind: K }>): Extract<AdminAnswer, { kind: K }>;
+  /** Queues an admin command; `onAnswer` gets every admin-reply the core addresses to it until `close()`. */
+  command(event: AdminCommand, onAnswer: (answer: AdminAnswer) => void): AdminRequest;
+  /**
+   * The daemon stops: publishes in flight get `graceMs` to be answered (the stream must stay
+   * open); settles once none is in flight, those left recorded as never answered.
+   */
+  shutdown(graceMs: number): Promise<void>;
+  /** The last hour's final push outcomes (the admin page's chart), from the history records. */
+  pushTimeline(): PushTimeline;
+  /** Handles queued events, settles what is in flight (shutdown 0), flushes history, cancels timers. */
   stop(): Promise<void>;
   /** Events queued and not yet handled. */
   backlog(): number;
   /** Writes buffered history and removal records now (the admin API reads the store). */
   flushHistory(): Promise<void>;
-  /** History rows of pushes sent and not yet answered (kept in memory until their outcome). */
-  inflightHistory(user: string, identifier?: string): HistoryRow[];
 }
 
 interface Job {
@@ -68,7 +91,11 @@ interface Job {
 export function createRuntime(opts: RuntimeOptions): Runtime {
   const { state, store, log, metrics, send } = opts;
   const now = opts.now ?? Date.now;
-  const listeners = new Set<ActionListener>();
+  /** Admin requests waiting for answers (admin-reply), by request id. */
+  const answers = new Map<string, (answer: AdminAnswer) => void>();
+  let adminCounter = 0;
+  let settledWaiters: (() => void)[] = [];
+  const timeline = createPushTimeline();
   const jobs: Job[] = [];
   let head = 0;
   /** A drain loop is running, or waiting for the store on behalf of the job at `head - 1`. */
@@ -79,6 +106,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const history: HistoryBuffer = createHistoryBuffer({ store, log, metrics });
   const timers: Timers = createTimers((key) => post({ type: "timer", now: now(), key }));
   const bridgeCtx = { host: opts.host, componentDomain: opts.componentDomain };
+  const pushLog = createPushLog({ log, host: opts.host, state });
 
   function post(event: Event, done?: () => void): void {
     jobs.push({ event, done });
@@ -143,6 +171,12 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     log.error("event failed", { event: event.type, error: errorText(err) });
   }
 
+  function shutdown(graceMs: number): Promise<void> {
+    const settled = new Promise<void>((resolve) => settledWaiters.push(resolve));
+    post({ type: "shutdown", now: now(), graceMs });
+    return settled;
+  }
+
   /** Resolves once no job is queued or running. */
   function idle(): Promise<void> {
     return draining ? new Promise<void>((resolve) => idleWaiters.push(resolve)) : Promise.resolve();
@@ -185,6 +219,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   /** Steps the core and carries out its actions in order; a promise only if one of them waits. */
   function run(event: Event): Promise<void> | undefined {
     const { actions } = step(state, event);
+    if (pushLog.debugOn()) pushLog.event(event, actions);
     for (let i = 0; i < actions.length; i++) {
       const pending = execute(actions[i]!);
       if (pending !== undefined) return finishActions(pending, actions, i + 1);
@@ -198,18 +233,21 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   }
 
   function execute(action: Action): Promise<void> | undefined {
-    if (listeners.size > 0) for (const fn of listeners) fn(action);
     switch (action.type) {
-      case "reply":
-        send(renderResponse(action, bridgeCtx));
+      case "reply": {
+        // The request id says which host's bridge asked (parse-bridge.ts requestIdOf).
+        const route = requestRoute(action.requestId);
+        send(renderResponse({ ...action, requestId: route.iqId }, { ...bridgeCtx, host: route.host ?? opts.host }));
         return;
+      }
       case "publish":
         sendPublish(action.publish);
+        if (pushLog.debugOn()) pushLog.published(action.publish);
         return;
       case "store":
         return persist(action);
       case "hibernation-timeout":
-        send(renderHibernationTimeout(action, { ...bridgeCtx, iqId: `ht-${++commandCounter}` }));
+        send(renderHibernationTimeout({ ...action, user: localOf(action.user) }, { ...bridgeCtx, host: hostOf(action.user) || opts.host, iqId: `ht-${++commandCounter}` }));
         return;
       case "schedule":
         timers.schedule(action.key, Math.max(0, action.at - now()));
@@ -219,17 +257,27 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         return;
       case "history":
         history.add(action);
-        countPush(action);
+        timeline.record(action);
+        pushLog.outcome(action);
         return;
       case "removed":
-        metrics.inc("cloud_notifyd_removals_total", { reason: action.reason });
-        log.info("registration removed", { user: action.user, identifier: action.identifier, reason: action.reason, detail: action.detail ?? null });
+        pushLog.removed(action);
         history.addRemoval(action);
         return;
       case "metric":
-        // The core's own counters; the product metrics are derived from history records.
-        metrics.inc(coreMetricName(action.name), action.labels, action.value);
+        // Every push and removal is counted here, from the core's counters (metrics.ts maps the names).
+        if (CORE_HISTOGRAMS.has(action.name)) metrics.observe(CORE_METRICS[action.name], action.labels, action.value ?? 0);
+        else metrics.inc(CORE_METRICS[action.name], action.labels, action.value);
         return;
+      case "admin-reply":
+        answers.get(action.requestId)?.(action.answer);
+        return;
+      case "settled": {
+        const waiters = settledWaiters;
+        settledWaiters = [];
+        for (const resolve of waiters) resolve();
+        return;
+      }
       case "log":
         log[action.level](action.msg, action.fields);
         return;
@@ -238,25 +286,14 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     }
   }
 
-  function countPush(h: Extract<Action, { type: "history" }>): void {
-    metrics.inc("cloud_notifyd_pushes_total", { trigger: h.trigger ?? "none", outcome: h.outcome });
-    if (h.latencyMs !== undefined) metrics.observe("cloud_notifyd_publish_latency_seconds", h.latencyMs / 1000);
-    // Every error reply once, whether final, retried or superseded (D19): those rows carry the
-    // reply's latency; a timeout's, a veto's and a cancelled retry's second row do not.
-    if (h.error && h.latencyMs !== undefined) {
-      const cut = h.error.indexOf("/");
-      metrics.inc("cloud_notifyd_publish_errors_total", { type: h.error.slice(0, cut), condition: h.error.slice(cut + 1) });
-    }
-  }
-
   function sendPublish(p: Publish): void {
     const el =
       opts.publishFrom === "host"
-        ? publishAsHostText(p, { ...bridgeCtx, commandId: `ph-${p.id}` })
+        ? publishAsHostText(p, { ...bridgeCtx, host: hostOf(p.user) || opts.host, commandId: `ph-${p.id}` })
         : renderPublishIq(p, opts.componentDomain);
     if (!send(el)) {
       // Not connected: the publish times out at its deadline and is recorded as such (D11).
-      log.warn("publish not sent: component offline", { user: p.user, identifier: p.identifier, id: p.id });
+      pushLog.notSent(p);
     }
   }
 
@@ -272,6 +309,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       metrics.inc("cloud_notifyd_store_errors_total", { op: action.ops[0]?.op ?? "none" });
       log.error("store write failed", { ops: action.ops.length, error });
     }
+    if (ok) pushLog.stored(action.ops);
     if (action.opId !== undefined) await run({ type: "store-done", now: now(), opId: action.opId, ok, error });
   }
 
@@ -282,34 +320,37 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       jobs.push({ event: null, done });
       if (!draining) drain();
     },
-    onAction(fn) {
-      listeners.add(fn);
-      return () => listeners.delete(fn);
+    ask<K extends AdminQuery["kind"]>(query: Extract<AdminQuery, { kind: K }>): Extract<AdminAnswer, { kind: K }> {
+      const requestId = `admin-${++adminCounter}`;
+      let answer: AdminAnswer | undefined;
+      answers.set(requestId, (a) => void (answer = a));
+      try {
+        void run({ type: "admin-query", now: now(), requestId, query }); // answered synchronously
+      } finally {
+        answers.delete(requestId);
+      }
+      if (answer?.kind !== query.kind) throw new Error(`Cannot answer admin query ${query.kind}: the core gave no answer`);
+      return answer as Extract<AdminAnswer, { kind: K }>;
     },
-    state,
+    command(event, onAnswer) {
+      const adminRequestId = `admin-${++adminCounter}`;
+      answers.set(adminRequestId, onAnswer);
+      return { handled: dispatch({ ...event, adminRequestId }), close: () => void answers.delete(adminRequestId) };
+    },
+    shutdown,
+    pushTimeline: () => timeline.snapshot(now()),
     backlog: () => jobs.length - head,
     flushHistory: () => history.flush(),
-    inflightHistory: (user, identifier) => history.inflight(user, identifier),
     async stop() {
       if (stopped) return;
       stopped = true;
+      await shutdown(0); // what is still in flight is recorded as never answered
       await idle();
       timers.cancelAll();
       history.stop();
       await history.flush();
     },
   };
-}
-
-/** `cloud_notifyd_core_<name>`, made once per name (a new string per push made metrics.inc hash it each time). */
-const coreMetricNames = new Map<string, string>();
-function coreMetricName(name: string): string {
-  let full = coreMetricNames.get(name);
-  if (full === undefined) {
-    full = `cloud_notifyd_core_${name}`;
-    if (coreMetricNames.size < 1000) coreMetricNames.set(name, full);
-  }
-  return full;
 }
 
 export function errorText(err: unknown): string {

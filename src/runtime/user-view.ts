@@ -1,16 +1,17 @@
 /**
  * The per-user view of the admin API (issue 15 item 2): the user's registrations from the store,
- * the pushes and removals from the history, and the sessions from the core's session table (read
- * only: the user is peeked at, never loaded or marked as used). Publish-options values never
+ * the pushes and removals from the history, and the sessions from the core's answer to a `user`
+ * question (the user is peeked at, never loaded or marked as used). Publish-options values never
  * leave this module, only whether there are any.
  * @module
  */
-import type { CoreState } from "../core/state.ts";
+import type { AdminAnswer } from "../core/types.ts";
 import type { DeviceView, HistoryRow, RemovalRow, SessionView, UsersPage, UsersQuery, UserView } from "../http/deps.ts";
 import type { Store } from "../store/types.ts";
 
 export interface UserViewSources {
-  state: CoreState;
+  /** The core's answer about the user: sessions, disabled, the pipeline's extensions. */
+  core(): Extract<AdminAnswer, { kind: "user" }>;
   store: Store;
   /** Pushes of the user, newest first (in flight included). */
   history(q: { user: string; limit: number }): Promise<HistoryRow[]>;
@@ -20,9 +21,7 @@ export interface UserViewSources {
 
 export async function buildUserView(src: UserViewSources, user: string, limit: number): Promise<UserView> {
   const regs = await src.store.listByUser(user);
-  const u = src.state.users.get(user); // peek: never touches the LRU
-  const sessions = [...(u?.sessions.values() ?? [])];
-  const extensions = src.state.extensions.map((e) => e.name);
+  const { sessions, disabled, extensions } = src.core();
   const devices: DeviceView[] = regs.map((r) => ({
     identifier: r.identifier,
     jid: r.jid,
@@ -36,25 +35,37 @@ export async function buildUserView(src: UserViewSources, user: string, limit: n
     lastErrorAt: r.lastErrorAt,
     includePayload: r.includePayload,
     publishOptions: r.publishOptions !== null && r.publishOptions !== "",
-    extensions,
-    boundSessions: sessions.filter((s) => s.bound === r.identifier).map((s) => s.ref.sessionId),
+    extensions: deviceExtensions(r, extensions),
+    boundSessions: sessions.filter((s) => s.bound === r.identifier).map((s) => s.sessionId),
   }));
   const sessionViews: SessionView[] = sessions.map((s) => ({
-    sessionId: s.ref.sessionId,
-    resource: resourceOf(s.ref.fullJid),
-    clientId: s.ref.clientId ?? null,
+    sessionId: s.sessionId,
+    resource: resourceOf(s.fullJid),
+    clientId: s.clientId,
     bound: s.bound,
     hibernating: s.hibernating,
-    hibernatingSince: s.hibernating ? (s.hibernatedAt ?? null) : null,
+    hibernatingSince: s.hibernatingSince,
   }));
   return {
     user,
-    disabled: src.state.disabled.has(user),
+    disabled,
     devices,
     pushes: await src.history({ user, limit }),
     removals: await src.removals({ user, limit }),
     sessions: sessionViews,
   };
+}
+
+/**
+ * The extensions a device uses: its Tigase key (E1) and filters (E3) when it sent them, and the
+ * daemon-wide ones that apply to every registration (e.g. priority, E2).
+ */
+function deviceExtensions(r: import("../core/types.ts").Registration, daemonWide: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const name of daemonWide) {
+    if (name === "encrypt" ? r.encryption != null : name === "filters" ? r.filters != null : true) out.push(name);
+  }
+  return out;
 }
 
 /**

@@ -9,7 +9,7 @@
  * `synchronous = FULL` would fsync every commit; see the throughput numbers in the store tests.
  * @module
  */
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { Database } from "bun:sqlite";
 import { createClient } from "@libsql/client/web";
@@ -20,14 +20,16 @@ import { drizzle as drizzleLibsql } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
 import { errorCode, isDiskFull, storeErrorText } from "./errors.ts";
 import { historyWrites, prepareHistoryInsert, pruneHistoryWrite, selectHistory, selectRemovals } from "./history.ts";
+import { assignHostless } from "./host-upgrade.ts";
 import { applyMigrations } from "./migrate.ts";
 import { capRemovalsWrite, pruneRemovalsByAgeWrite, pruneRemovalsPerUserWrite, REMOVALS_PER_USER, removalsWrite } from "./removals.ts";
-import type { AnyDb, WriteQuery } from "./registrations.ts";
+import type { AnyDb, UserKeyOf, WriteQuery } from "./registrations.ts";
 import { prepareSelectByUser, selectCount, selectUsers, writesFor } from "./registrations.ts";
 import * as schema from "./schema.ts";
 import { selectDisabledUsers } from "./user-flags.ts";
 import { parseStoreUrl, redactStoreUrl } from "./store-url.ts";
 import type { HistoryRow, IntegrityCheck, RemovalRow, Store, StoreKind } from "./types.ts";
+import { joinUser, userKeyFor } from "./user-key.ts";
 
 export type { Store } from "./types.ts";
 
@@ -38,6 +40,14 @@ export interface OpenStoreOptions {
   synchronous?: "normal" | "full";
   /** Local files only: how long a writer waits for a lock held by another process (ms). */
   busyTimeoutMs?: number;
+  /**
+   * The configured hosts (`config.hosts`, issue 13), default ["localhost"] like the config. Rows
+   * of a single-host store (written before migration 0004) are assigned to the FIRST at open; a
+   * user given without '@' means that host only when there is exactly one (user-key.ts).
+   */
+  hosts?: readonly string[];
+  /** Gets the one info line when open assigned a single-host store's rows to the first host. */
+  log?: { info(msg: string, fields?: Record<string, unknown>): void };
 }
 
 /** Runs writes in ONE transaction and returns the number of rows each changed. */
@@ -48,7 +58,7 @@ interface Driver {
   db: AnyDb;
   write: Writer;
   /** The writes that insert a batch of history rows. */
-  historyRows: (rows: HistoryRow[]) => WriteQuery[];
+  historyRows: (rows: HistoryRow[], keyOf: UserKeyOf) => WriteQuery[];
   ping(): Promise<boolean>;
   /** Local files: `PRAGMA quick_check` (see `integrity` in types.ts); remote: always ok. */
   check(): IntegrityCheck;
@@ -61,7 +71,8 @@ interface Driver {
  * "Cannot open store <url, credentials redacted>: <cause>" when the URL is invalid, the file
  * cannot be opened, or a migration fails ("…: migration failed: <cause>"); the cause is the
  * driver's own error (e.g. `file is not a database (SQLITE_NOTADB)`, `ECONNREFUSED: …`), never
- * drizzle's SQL text.
+ * drizzle's SQL text. A store written before issue 13 (one host, migration 0004 just applied)
+ * gets its rows assigned to the first of `opts.hosts` (host-upgrade.ts).
  */
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const parsed = parseStoreUrl(url);
@@ -73,6 +84,11 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   } catch (err) {
     throw new Error(`Cannot open store ${shown}: ${storeErrorText(err)}`, { cause: err });
   }
+  const hosts = opts.hosts ?? ["localhost"];
+  if (hosts.length === 0) {
+    driver.close();
+    throw new Error(`Cannot open store ${shown}: no host configured`);
+  }
   try {
     await applyMigrations(driver.db);
   } catch (err) {
@@ -81,7 +97,26 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     const step = /^E[A-Z]+$/.test(errorCode(err) ?? "") ? "" : "migration failed: ";
     throw new Error(`Cannot open store ${shown}: ${step}${storeErrorText(err)}`, { cause: err });
   }
-  return storeOver(driver, driver.check());
+  const integrity = driver.check();
+  const first = hosts[0]!;
+  try {
+    const assigned = await assignHostless(driver.db, driver.write, first);
+    if (assigned.registrations + assigned.history + assigned.removals + assigned.disabled > 0) {
+      opts.log?.info(`assigned ${assigned.registrations} registrations of the previous single-host store to ${first}`, {
+        host: first,
+        history_rows: assigned.history,
+        removal_rows: assigned.removals,
+        disabled_marks: assigned.disabled,
+      });
+    }
+  } catch (err) {
+    // A store with damaged pages still opens, so that /readyz can say why (`integrity`).
+    if (integrity.ok) {
+      driver.close();
+      throw new Error(`Cannot open store ${shown}: cannot assign the single-host store's rows to ${first}: ${storeErrorText(err)}`, { cause: err });
+    }
+  }
+  return storeOver(driver, integrity, userKeyFor(hosts));
 }
 
 /**
@@ -94,8 +129,23 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
 const WAL_AUTOCHECKPOINT_PAGES = 4000;
 const JOURNAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
 
+/**
+ * A new store file is created 0600 before SQLite opens it (the store holds publish-options
+ * secrets and device tokens; outside systemd's UMask=0077 the umask is usually 022, and SQLite
+ * would create it 0644). SQLite gives the `-wal` and `-shm` files the database file's mode, so
+ * they are 0600 too. A directory it creates is 0700. An existing file keeps its mode.
+ */
+function createPrivate(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, "wx", 0o600));
+  } catch {
+    // EEXIST: keep it as it is; anything else: SQLite's own open reports it
+  }
+}
+
 function openSqlite(path: string, opts: OpenStoreOptions): Driver {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") createPrivate(path);
   let sqlite: Database;
   try {
     sqlite = new Database(path, { create: true, strict: true });
@@ -123,7 +173,7 @@ function openSqlite(path: string, opts: OpenStoreOptions): Driver {
   return {
     kind: "sqlite",
     db,
-    historyRows: (rows) => (historyInsert ??= prepareHistoryInsert(sqlite))(rows),
+    historyRows: (rows, keyOf) => (historyInsert ??= prepareHistoryInsert(sqlite, keyOf))(rows),
     async write(writes) {
       if (writes.length === 0) return [];
       const runAll = sqlite.transaction(function runWrites() {
@@ -166,7 +216,7 @@ function openLibsql(url: string, opts: OpenStoreOptions): Driver {
     kind: "libsql",
     db: libsql as unknown as AnyDb,
     // Remote libSQL wants few statements per round trip: multi-row INSERTs.
-    historyRows: (rows) => historyWrites(libsql as unknown as AnyDb, rows),
+    historyRows: (rows, keyOf) => historyWrites(libsql as unknown as AnyDb, rows, keyOf),
     async write(writes) {
       if (writes.length === 0) return [];
       // One round trip; the client wraps the statements in BEGIN … COMMIT, rolled back on the first failure.
@@ -220,15 +270,21 @@ function quickCheck(sqlite: Database, path: string): IntegrityCheck {
   }
 }
 
-function storeOver(driver: Driver, integrity: IntegrityCheck): Store {
+function storeOver(driver: Driver, integrity: IntegrityCheck, keyOf: UserKeyOf): Store {
   const { db, write } = driver;
   let closed = false;
-  const selectByUser = prepareSelectByUser(db);
+  const selectByUser = prepareSelectByUser(db, keyOf);
   async function addRemovals(rows: RemovalRow[]): Promise<number> {
     if (rows.length === 0) return 0;
-    const users = [...new Set(rows.map((r) => r.user))];
-    const changes = await write([...removalsWrite(db, rows), ...users.map((u) => capRemovalsWrite(db, u, REMOVALS_PER_USER))]);
-    return changes.slice(changes.length - users.length).reduce((a, b) => a + b, 0);
+    // One cap per (host, user): "alice" and "alice@<the one host>" are the same user.
+    const users = new Map<string, string>();
+    for (const r of rows) {
+      const { host, local } = keyOf(r.user);
+      users.set(joinUser(local, host), r.user);
+    }
+    const caps = [...users.values()].map((u) => capRemovalsWrite(db, u, REMOVALS_PER_USER, keyOf));
+    const changes = await write([...removalsWrite(db, rows, keyOf), ...caps]);
+    return changes.slice(changes.length - caps.length).reduce((a, b) => a + b, 0);
   }
   return {
     kind: driver.kind,
@@ -236,20 +292,20 @@ function storeOver(driver: Driver, integrity: IntegrityCheck): Store {
     ping: () => (closed ? Promise.resolve(false) : driver.ping()),
     listByUser: selectByUser,
     async apply(ops) {
-      await write(writesFor(db, ops));
+      await write(writesFor(db, ops, keyOf));
     },
     countRegistrations: () => selectCount(db),
     listDisabledUsers: () => selectDisabledUsers(db),
-    listUsers: (opts) => selectUsers(db, opts),
+    listUsers: (opts) => selectUsers(db, opts, keyOf),
     async addHistory(rows) {
-      await write(driver.historyRows(rows));
+      await write(driver.historyRows(rows, keyOf));
     },
-    listHistory: (q) => selectHistory(db, q),
+    listHistory: (q) => selectHistory(db, q, keyOf),
     async addRemoval(row) {
       await addRemovals([row]);
     },
     addRemovals,
-    listRemovals: (q) => selectRemovals(db, q),
+    listRemovals: (q) => selectRemovals(db, q, keyOf),
     async pruneHistory(olderThan) {
       const [deleted] = await write([pruneHistoryWrite(db, olderThan)]);
       return deleted ?? 0;

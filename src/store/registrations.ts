@@ -4,13 +4,18 @@
  * atomic libSQL batch (remote).
  * @module
  */
-import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, count, eq, inArray, sql } from "drizzle-orm";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
 import { assertNever } from "../assert-never.ts";
 import type { PushFilters, Registration, StoreOp } from "../core/types.ts";
 import * as schema from "./schema.ts";
 import { pushHistory, registrations, removals } from "./schema.ts";
 import { userFlagWrites } from "./user-flags.ts";
+import type { UserKey } from "./user-key.ts";
+import { joinUser } from "./user-key.ts";
+
+/** How the store reads a user string (bare JID `local@host`) into its two columns: user-key.ts. */
+export type UserKeyOf = (user: string) => UserKey;
 
 /** A drizzle SQLite database of either driver, over our schema. */
 export type AnyDb = BaseSQLiteDatabase<"sync" | "async", unknown, typeof schema>;
@@ -22,10 +27,10 @@ export interface WriteQuery {
 
 type RegistrationRow = typeof registrations.$inferSelect;
 
-/** Row → domain value (the columns mirror `Registration` one to one; E1/E3 columns only when set). */
+/** Row → domain value (the columns mirror `Registration`, host + user joined; E1/E3 columns only when set). */
 export function toRegistration(row: RegistrationRow): Registration {
   const reg: Registration = {
-    user: row.user,
+    user: joinUser(row.user, row.host),
     identifier: row.identifier,
     jid: row.jid,
     node: row.node,
@@ -64,16 +69,17 @@ function filtersOf(text: string | null): PushFilters | null {
  * A prepared "registrations of one user" query: the runtime loads a user before that user's
  * first event, so this is on the hot path and drizzle should build its SQL once, not per call.
  */
-export function prepareSelectByUser(db: AnyDb): (user: string) => Promise<Registration[]> {
+export function prepareSelectByUser(db: AnyDb, keyOf: UserKeyOf): (user: string) => Promise<Registration[]> {
   // Sorted here rather than by ORDER BY: with it SQLite took ~3× as long for the same single
   // index search (measured with bun:sqlite, 10k users), and a user has a handful of rows.
   const query = db
     .select()
     .from(registrations)
-    .where(eq(registrations.user, sql.placeholder("user")))
+    .where(and(eq(registrations.host, sql.placeholder("host")), eq(registrations.user, sql.placeholder("user"))))
     .prepare();
   return async function selectByUser(user) {
-    const rows = (await query.all({ user })) as RegistrationRow[];
+    const { host, local } = keyOf(user);
+    const rows = (await query.all({ host, user: local })) as RegistrationRow[];
     return rows.map(toRegistration).sort(byIdentifier);
   };
 }
@@ -101,59 +107,70 @@ export async function selectCount(db: AnyDb): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-export async function selectUsers(db: AnyDb, opts: { limit: number; after?: string }): Promise<string[]> {
+/**
+ * Distinct users with a registration, as bare JIDs, ordered by (host, local part) — the primary
+ * key's order, so a page is one index range — strictly after the cursor `after` (a bare JID).
+ */
+export async function selectUsers(db: AnyDb, opts: { limit: number; after?: string }, keyOf: UserKeyOf): Promise<string[]> {
+  const after = opts.after === undefined ? undefined : keyOf(opts.after);
   const rows = await db
-    .selectDistinct({ user: registrations.user })
+    .selectDistinct({ host: registrations.host, user: registrations.user })
     .from(registrations)
-    .where(opts.after === undefined ? undefined : gt(registrations.user, opts.after))
-    .orderBy(asc(registrations.user))
+    .where(after === undefined ? undefined : sql`(${registrations.host}, ${registrations.user}) > (${after.host}, ${after.local})`)
+    .orderBy(asc(registrations.host), asc(registrations.user))
     .limit(clampLimit(opts.limit));
-  return rows.map((r) => r.user);
+  return rows.map((r) => joinUser(r.user, r.host));
 }
 
 /** The writes for a list of ops, in order. Ops that change nothing (delete of no identifiers) add no query. */
-export function writesFor(db: AnyDb, ops: StoreOp[]): WriteQuery[] {
-  return ops.flatMap((op) => writesForOp(db, op));
+export function writesFor(db: AnyDb, ops: StoreOp[], keyOf: UserKeyOf): WriteQuery[] {
+  return ops.flatMap((op) => writesForOp(db, op, keyOf));
 }
 
-function writesForOp(db: AnyDb, op: StoreOp): WriteQuery[] {
+function writesForOp(db: AnyDb, op: StoreOp, keyOf: UserKeyOf): WriteQuery[] {
   switch (op.op) {
     case "upsert":
-      return [upsert(db, op.registration)];
-    case "delete":
+      return [upsert(db, op.registration, keyOf)];
+    case "delete": {
       if (op.identifiers.length === 0) return [];
+      const { host, local } = keyOf(op.user);
       return [
         db
           .delete(registrations)
-          .where(and(eq(registrations.user, op.user), inArray(registrations.identifier, op.identifiers))),
+          .where(and(eq(registrations.host, host), eq(registrations.user, local), inArray(registrations.identifier, op.identifiers))),
       ];
-    case "delete-user":
+    }
+    case "delete-user": {
       // D14: the user's registrations and their history (push history and removal records) go at once.
+      const { host, local } = keyOf(op.user);
       return [
-        db.delete(registrations).where(eq(registrations.user, op.user)),
-        db.delete(pushHistory).where(eq(pushHistory.user, op.user)),
-        db.delete(removals).where(eq(removals.user, op.user)),
+        db.delete(registrations).where(and(eq(registrations.host, host), eq(registrations.user, local))),
+        db.delete(pushHistory).where(and(eq(pushHistory.host, host), eq(pushHistory.user, local))),
+        db.delete(removals).where(and(eq(removals.host, host), eq(removals.user, local))),
       ];
+    }
     case "user-flag":
-      return userFlagWrites(db, op);
-    case "error-count":
+      return userFlagWrites(db, op, keyOf);
+    case "error-count": {
+      const { host, local } = keyOf(op.user);
       return [
         db
           .update(registrations)
           .set({ errorCount: op.errorCount, lastError: op.lastError, lastErrorAt: op.lastErrorAt })
-          .where(and(eq(registrations.user, op.user), eq(registrations.identifier, op.identifier))),
+          .where(and(eq(registrations.host, host), eq(registrations.user, local), eq(registrations.identifier, op.identifier))),
       ];
+    }
     default:
       return assertNever(op, "build store write");
   }
 }
 
-function upsert(db: AnyDb, r: Registration): WriteQuery {
+function upsert(db: AnyDb, r: Registration, keyOf: UserKeyOf): WriteQuery {
   return db
     .insert(registrations)
-    .values(toRow(r))
+    .values(toRow(r, keyOf))
     .onConflictDoUpdate({
-      target: [registrations.user, registrations.identifier],
+      target: [registrations.host, registrations.user, registrations.identifier],
       set: {
         jid: sql`excluded.jid`,
         node: sql`excluded.node`,
@@ -175,10 +192,13 @@ function upsert(db: AnyDb, r: Registration): WriteQuery {
     });
 }
 
-function toRow(r: Registration): typeof registrations.$inferInsert {
-  const { encryption, filters, ...plain } = r;
+function toRow(r: Registration, keyOf: UserKeyOf): typeof registrations.$inferInsert {
+  const { encryption, filters, user, ...plain } = r;
+  const { host, local } = keyOf(user);
   return {
     ...plain,
+    host,
+    user: local,
     encryptionAlg: encryption?.alg ?? null,
     encryptionKey: encryption?.key ?? null,
     encryptionMaxSize: encryption?.maxSize ?? null,

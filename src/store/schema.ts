@@ -6,13 +6,17 @@
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
- * One row per push registration; mirrors `Registration` in src/core/types.ts.
- * The primary key (user, identifier) is also the by-user index: SQLite serves
- * `WHERE user = ?` from its leftmost column, so a separate index would only cost writes.
+ * One row per push registration; mirrors `Registration` in src/core/types.ts, whose `user` is the
+ * bare JID `local@host`: here split into `host` and `user` (the local part), issue 13.
+ * The primary key (host, user, identifier) is also the by-user index: SQLite serves
+ * `WHERE host = ? AND user = ?` from its leftmost columns, so a separate index would only cost writes.
+ * `host` (migration 0004) is '' only in rows of a store written before 0004, until the first open
+ * assigns them to the first configured host (user-key.ts).
  */
 export const registrations = sqliteTable(
   "registrations",
   {
+    host: text("host").notNull().default(""),
     user: text("user").notNull(),
     identifier: text("identifier").notNull(),
     jid: text("jid").notNull(),
@@ -34,7 +38,7 @@ export const registrations = sqliteTable(
     /** E3 (migration 0003): the client's push filters as JSON (`PushFilters`); null = none. */
     filters: text("filters"),
   },
-  (t) => [primaryKey({ columns: [t.user, t.identifier] })],
+  (t) => [primaryKey({ columns: [t.host, t.user, t.identifier] })],
 );
 
 /** Small key/value table for store-level facts (e.g. a schema marker, instance data). */
@@ -49,6 +53,7 @@ export const pushHistory = sqliteTable(
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
     at: integer("at").notNull(),
+    host: text("host").notNull().default(""),
     user: text("user").notNull(),
     identifier: text("identifier").notNull(),
     publishId: text("publish_id"),
@@ -62,7 +67,8 @@ export const pushHistory = sqliteTable(
   // from the user's rows), and pruning deletes by age. Each index is written on every push; with
   // three, inserting history cost ~14 µs of CPU per push (migration 0002, docs/performance.md).
   // `at` grows with time, so its index only appends.
-  (t) => [index("push_history_user_at_idx").on(t.user, t.at), index("push_history_at_idx").on(t.at)],
+  // Migration 0004 put `host` in front of the by-user index (one user is one (host, user) pair).
+  (t) => [index("push_history_host_user_at_idx").on(t.host, t.user, t.at), index("push_history_at_idx").on(t.at)],
 );
 
 /** Registrations that went away, with the reason (D3, D13, D18). Added by migration 0001. */
@@ -71,6 +77,7 @@ export const removals = sqliteTable(
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
     at: integer("at").notNull(),
+    host: text("host").notNull().default(""),
     user: text("user").notNull(),
     identifier: text("identifier").notNull(),
     jid: text("jid"),
@@ -78,5 +85,5 @@ export const removals = sqliteTable(
     reason: text("reason").notNull(),
     detail: text("detail"),
   },
-  (t) => [index("removals_user_at_idx").on(t.user, t.at), index("removals_at_idx").on(t.at)],
+  (t) => [index("removals_host_user_at_idx").on(t.host, t.user, t.at), index("removals_at_idx").on(t.at)],
 );

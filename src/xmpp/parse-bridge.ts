@@ -238,9 +238,10 @@ function parseHelloResult(hello: Element, iqId: string, ctx: ParseCtx): Inbound 
     }
     const problem = checkFullJid(full, user, ctx.host);
     if (problem !== null) return invalid(null, `Cannot read hello result ${iqId}: ${problem}`);
+    const userKey = bareUser(user, ctx.host);
     const hibernating = attr(child.attrs, "hibernating");
     sessions.push({
-      user,
+      user: userKey,
       sessionId,
       fullJid: full,
       clientId: attr(child.attrs, "client-id"),
@@ -311,7 +312,7 @@ function parseRequest(iq: Element, request: Element, bridgeIqId: string, to: str
   const event: Event = {
     type: name,
     now: ctx.now,
-    req: { requestId: bridgeIqId, session: { user, sessionId, fullJid: full, clientId }, lang },
+    req: { requestId: requestIdOf(bridgeIqId, ctx.host), session: { user: bareUser(user, ctx.host), sessionId, fullJid: full, clientId }, lang },
     element,
   };
   return { kind: "request", bridgeIqId, event };
@@ -384,7 +385,9 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
   if (type === "offline-pending") return parseOfflinePending(ev, epoch, seq, what, ctx);
   if (user === null) return invalid(null, `Cannot read ${what}: no user`);
   if (parseJid(`${user}@${ctx.host}`)?.local !== user) return invalid(null, `Cannot read ${what}: bad user`);
-  if (type === "ping") return parsePingEvent(ev, epoch, seq, user, ctx.now);
+  const local = user;
+  const key = bareUser(local, ctx.host);
+  if (type === "ping") return parsePingEvent(ev, epoch, seq, bareUser(local, ctx.host), ctx.now);
 
   const copies: StanzaCopy[] = [];
   const contacts = contactsOf(ev.attrs); // E3.1
@@ -420,41 +423,41 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
     case "offline":
     case "groupchat-bare": {
       const copy = oneMessage();
-      return typeof copy === "string" ? invalid(null, copy) : ok({ type, now, user, copy });
+      return typeof copy === "string" ? invalid(null, copy) : ok({ type, now, user: key, copy });
     }
     case "archived": {
       const copy = oneMessage();
       if (typeof copy === "string") return invalid(null, copy);
-      return ok({ type, now, user, copy, archiveId: attr(ev.attrs, "archive-id") });
+      return ok({ type, now, user: key, copy, archiveId: attr(ev.attrs, "archive-id") });
     }
     case "user-deleted":
     case "user-disabled":
     case "user-enabled":
-      return ok({ type, now, user });
+      return ok({ type, now, user: key });
     case "session-started": {
       const sessionId = session();
       if (sessionId === "") return invalid(null, noSession);
       const full = attr(ev.attrs, "full");
       if (full === null) return invalid(null, `Cannot read ${what}: no full`);
-      const problem = checkFullJid(full, user, ctx.host);
+      const problem = checkFullJid(full, local, ctx.host);
       if (problem !== null) return invalid(null, `Cannot read ${what}: ${problem}`);
-      return ok({ type, now, session: { user, sessionId, fullJid: full, clientId: attr(ev.attrs, "client-id") } });
+      return ok({ type, now, session: { user: key, sessionId, fullJid: full, clientId: attr(ev.attrs, "client-id") } });
     }
     case "session-ended":
     case "hibernation-ended": {
       const sessionId = session();
-      return sessionId === "" ? invalid(null, noSession) : ok({ type, now, user, sessionId });
+      return sessionId === "" ? invalid(null, noSession) : ok({ type, now, user: key, sessionId });
     }
     case "hibernation-started":
     case "ack-delayed": {
       const sessionId = session();
-      return sessionId === "" ? invalid(null, noSession) : ok({ type, now, user, sessionId, queue: copies });
+      return sessionId === "" ? invalid(null, noSession) : ok({ type, now, user: key, sessionId, queue: copies });
     }
     case "stanza-queued": {
       const sessionId = session();
       if (sessionId === "") return invalid(null, noSession);
       const copy = one();
-      return typeof copy === "string" ? invalid(null, copy) : ok({ type, now, user, sessionId, copy });
+      return typeof copy === "string" ? invalid(null, copy) : ok({ type, now, user: key, sessionId, copy });
     }
     default:
       return invalid(null, `Cannot read ${what}: unknown event type`);
@@ -531,7 +534,7 @@ function parseOfflinePending(ev: Element, epoch: string, seq: number, what: stri
       if (ns === null && stanza.attrs !== null && typeof stanza.attrs === "object") stanza.attrs.xmlns = NS_CLIENT;
       copy = { stanza, key: stanzaKey(stanza) };
     }
-    events.push({ type: "offline-pending", now: ctx.now, user, count, latestAt, lastPushAt: null, copy });
+    events.push({ type: "offline-pending", now: ctx.now, user: bareUser(user, ctx.host), count, latestAt, lastPushAt: null, copy });
   }
   return { kind: "event-batch", epoch, seq, events };
 }
@@ -570,6 +573,28 @@ function parseCount(text: string, min: number): number | null {
   if (!/^[0-9]{1,15}$/.test(text)) return null;
   const n = Number(text);
   return n >= min ? n : null;
+}
+
+/**
+ * A client request's id for the core, which carries the way back: `<bridge iq id>@<host>` (the
+ * bridge's ids never contain '@'). requestRoute() splits it when the reply is rendered.
+ */
+export function requestIdOf(bridgeIqId: string, host: string): string {
+  return `${bridgeIqId}@${host.toLowerCase()}`;
+}
+
+/** The bridge IQ id and the host of a request id made by requestIdOf(). */
+export function requestRoute(requestId: string): { iqId: string; host: string | null } {
+  const at = requestId.lastIndexOf("@");
+  return at === -1 ? { iqId: requestId, host: null } : { iqId: requestId.slice(0, at), host: requestId.slice(at + 1) };
+}
+
+/**
+ * The daemon's key for a user (issue 13): the bare JID `local@host`, host lower-cased, the local
+ * part as the bridge sends it (Prosody nodepreps it). The core and the store use it as is.
+ */
+export function bareUser(local: string, host: string): string {
+  return `${local}@${host.toLowerCase()}`;
 }
 
 /** Null when `full` is a valid full JID of `user` on `host`, else the problem. */

@@ -137,6 +137,13 @@ export function renderAck(ctx: BridgeCtx & { epoch: string; seq: number }): Elem
   return message;
 }
 
+/** Tells the bridge of a host the daemon does not serve that it will get no hello (docs/bridge-protocol.md §1). */
+export function renderHostRefused(ctx: BridgeCtx): Element {
+  const message = new SafeElement("message", { from: ctx.componentDomain, to: ctx.host });
+  message.c("refused", { xmlns: NS_BRIDGE, reason: "host not configured" });
+  return message;
+}
+
 /** An IQ error reply. */
 export function renderIqError(
   to: string,

@@ -16,21 +16,21 @@ test("E1 E3 keys and filters are stored with the registration, read back after r
   const dir = mkdtempSync(join(tmpdir(), "cnd-ext-"));
   try {
     const url = `file:${dir}/store.db`;
-    const enc = registration("alice", APP, "n1", { encryption: { alg: "aes-128-gcm", key: KEY, maxSize: 3072 }, filters: FILTERS });
-    const plain = registration("alice", APP, "n2");
+    const enc = registration("alice@example.com", APP, "n1", { encryption: { alg: "aes-128-gcm", key: KEY, maxSize: 3072 }, filters: FILTERS });
+    const plain = registration("alice@example.com", APP, "n2");
     let store = await openStore(url);
     await store.apply([{ op: "upsert", registration: enc }, { op: "upsert", registration: plain }]);
     await store.close();
     store = await openStore(url);
-    const [a, b] = await store.listByUser("alice");
+    const [a, b] = await store.listByUser("alice@example.com");
     expect(a).toEqual(enc);
     expect(b).toEqual(plain);
     expect(b?.encryption).toBeUndefined();
     // re-enable without a key: the key is gone (upsert overwrites every column)
     await store.apply([{ op: "upsert", registration: { ...enc, encryption: null, filters: null } as Registration }]);
-    expect((await store.listByUser("alice"))[0]?.encryption).toBeUndefined();
-    await store.apply([{ op: "upsert", registration: enc }, { op: "delete", user: "alice", identifiers: [enc.identifier] }]);
-    expect(await store.listByUser("alice")).toEqual([plain]);
+    expect((await store.listByUser("alice@example.com"))[0]?.encryption).toBeUndefined();
+    await store.apply([{ op: "upsert", registration: enc }, { op: "delete", user: "alice@example.com", identifiers: [enc.identifier] }]);
+    expect(await store.listByUser("alice@example.com")).toEqual([plain]);
     await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -108,3 +108,8 @@ export function only<T extends Action["type"]>(actions: Action[], type: T): Acti
 export function publishes(actions: Action[]) {
   return only(actions, "publish").map((a) => a.publish);
 }
+
+/** The outcomes counted in `pushes_total`, in order: "sent" when a push goes out, then each record's outcome. */
+export function pushCounts(actions: Action[]): string[] {
+  return only(actions, "metric").flatMap((m) => (m.name === "pushes_total" ? [m.labels?.outcome ?? ""] : []));
+}

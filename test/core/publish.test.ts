@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import type { CoreConfig } from "../../src/core/types.ts";
-import { APP, chat, copyOf, enable, fixture, fresh, load, only, publishes, registration, run, sessionRef, started } from "./harness.ts";
+import { APP, chat, copyOf, enable, fixture, fresh, load, only, publishes, pushCounts, registration, run, sessionRef, started } from "./harness.ts";
 
 function oneReg(over: Partial<CoreConfig> = {}, options: string | null = null) {
   const state = fresh(over);
@@ -87,15 +87,18 @@ test("D10 an empty important body disables the placeholder and the push is not i
 });
 
 test("B28 (D16: no veto hook) every push is sent and recorded in history as sent", () => {
-  const actions = offline({}, "message-body");
+  const state = oneReg();
+  const actions = run(state, { type: "offline", now: 10, user: "alice", copy: copyOf(fixture("message-body"), "message-body") });
   const pub = publishes(actions)[0];
-  expect(only(actions, "history")).toEqual([
-    { type: "history", at: 10, user: "alice", identifier: `${APP}<n1`, publishId: pub?.id ?? "", trigger: "offline", important: true, outcome: "sent" },
+  expect(pushCounts(actions)).toEqual(["sent"]);
+  // recorded once, at its outcome: never answered before the daemon stopped, it stays "sent"
+  expect(only(run(state, { type: "shutdown", now: 10, graceMs: 0 }), "history")).toEqual([
+    { type: "history", at: 10, user: "alice", identifier: `${APP}<n1`, publishId: pub?.id ?? "", trigger: "offline", important: true, outcome: "sent", sentAt: 10 },
   ]);
 });
 
-test("D16 the pipeline is typed data: a push yields exactly publish, history and metric actions", () => {
-  expect(offline({}, "message-body").map((a) => a.type)).toEqual(["publish", "history", "metric"]);
+test("D16 the pipeline is typed data: a push yields exactly publish and metric actions (its history record comes with its outcome)", () => {
+  expect(offline({}, "message-body").map((a) => a.type)).toEqual(["publish", "metric"]);
 });
 
 test("B29 a publish is tracked as pending under its id", () => {

@@ -104,9 +104,9 @@ test("D11 tick expires publishes past their deadline as timeouts that never coun
   expect(run(state, { type: "tick", now: 1099 })).toEqual([]);
   const out = run(state, { type: "tick", now: 1100 });
   expect(only(out, "history")).toEqual([
-    { type: "history", at: 1100, user: "alice", identifier: ID, publishId: id, trigger: "offline", important: true, outcome: "retry-scheduled", error: "timeout" },
+    { type: "history", at: 1100, user: "alice", identifier: ID, publishId: id, trigger: "offline", important: true, outcome: "retry-scheduled", error: "timeout", sentAt: 100 },
   ]);
-  expect(only(out, "metric").map((m) => m.name)).toEqual(["publish_timeouts_total", "publish_retries_total"]);
+  expect(only(out, "metric").map((m) => m.name)).toEqual(["publish_timeouts_total", "pushes_total", "publish_retries_total"]);
   expect(reg(state)?.errorCount).toBe(0);
   expect(state.pending.size).toBe(0);
 });

@@ -139,8 +139,8 @@ describe("admin page in chromium", () => {
     // search → the user's page
     await page.fill("#q", "ali");
     await page.click("#search");
-    await page.click("a[href='/ui/users/alice']");
-    await page.waitForURL(`${base}/ui/users/alice`);
+    await page.click(`a[href='/ui/users/alice%40${HOST}']`);
+    await page.waitForURL(`${base}/ui/users/alice%40${HOST}`);
     const device = (await page.locator("#devices tbody tr").first().innerText()).split("\t").map((s) => s.trim());
     expect(device).toEqual([
       APP,

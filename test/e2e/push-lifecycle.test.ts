@@ -72,7 +72,7 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
     expect(gone.status).toBe(404);
     const rm = await removals(s, "alice");
     expect(rm.length).toBe(1);
-    expect(rm[0]).toMatchObject({ user: "alice", identifier: IDENT, reason: "max-errors" });
+    expect(rm[0]).toMatchObject({ user: "alice@localhost", identifier: IDENT, reason: "max-errors" });
     expect(rm[0]?.detail).toContain("modify/bad-request");
 
     // D18: no further publishes to it
@@ -169,7 +169,7 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
       const rows = await removals(s, "alice");
       return rows.length > 0 ? rows : undefined;
     }, 15000, "a removal for alice"); // generous: the whole suite loads this 2-core machine
-    expect(rm).toEqual([expect.objectContaining({ user: "alice", identifier: IDENT, reason: "user-deleted" })]);
+    expect(rm).toEqual([expect.objectContaining({ user: "alice@localhost", identifier: IDENT, reason: "user-deleted" })]);
     const after = await registrations(s);
     expect(after.status).toBe(404);
     expect(after.regs).toEqual([]);

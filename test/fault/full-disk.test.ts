@@ -94,7 +94,7 @@ describe("full disk, store level (bun:sqlite on a tmpfs)", () => {
     expect(String(refused)).toMatch(/full/i);
     expect(maxWal).toBeLessThan(16 * 1024 * 1024 + 8 * 1024 * 1024);
     // A small write still fits in the space the rolled-back batch had taken in the WAL.
-    await store.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "a" }) }]);
+    await store.apply([{ op: "upsert", registration: registration({ user: "alice@localhost", identifier: "a" }) }]);
     free(disk);
     expect(await store.listByUser("alice")).toHaveLength(1);
     const raw = new Database(path, { readonly: true });
@@ -114,7 +114,7 @@ describe("full disk, store level (bun:sqlite on a tmpfs)", () => {
     await store.apply([{ op: "upsert", registration: registration({ user: "x", identifier: "x" }) }]).catch(() => {}); // WAL given back
     fill(disk);
     for (let i = 0; i < 3000; i++) {
-      buffer.add({ type: "history", at: 1_000 + i, user: "alice", identifier: "app<n", publishId: null, trigger: "offline", important: true, outcome: "ok" });
+      buffer.add({ type: "history", at: 1_000 + i, user: "alice@localhost", identifier: "app<n", publishId: null, trigger: "offline", important: true, outcome: "ok" });
     }
     await buffer.flush();
     expect(buffer.pending().history).toBe(3000);
@@ -122,7 +122,7 @@ describe("full disk, store level (bun:sqlite on a tmpfs)", () => {
     free(disk);
     // The buffer's own retry (backoff from 1 s), not a flush from the test.
     await eventually(async () => (buffer.pending().history === 0 ? true : undefined), 10_000, "the kept rows written");
-    expect(await store.listHistory({ user: "alice", limit: 10_000 })).toHaveLength(3000);
+    expect(await store.listHistory({ user: "alice@localhost", limit: 10_000 })).toHaveLength(3000);
     expect(metrics.get("cloud_notifyd_history_rows_lost_total", { table: "push_history" })).toBeUndefined();
     buffer.stop();
     await store.close();

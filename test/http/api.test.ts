@@ -24,7 +24,7 @@ describe("GET /api/v1/users/:user/registrations", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
     expect(res.json).toEqual({
-      user: "alice",
+      user: "alice@example.com",
       registrations: [
         {
           identifier: ID_PHONE,
@@ -57,8 +57,8 @@ describe("GET /api/v1/users/:user/registrations", () => {
     expect((await call("GET", "/api/v1/users/Alice@Example.COM/registrations")).status).toBe(200);
     expect((await call("GET", `/api/v1/users/${enc("alice@example.com")}/registrations`)).status).toBe(200);
     expect(deps.calls).toEqual([
-      ["listRegistrations", "alice"],
-      ["listRegistrations", "alice"],
+      ["listRegistrations", "alice@example.com"],
+      ["listRegistrations", "alice@example.com"],
     ]);
   });
 
@@ -66,7 +66,7 @@ describe("GET /api/v1/users/:user/registrations", () => {
     const { call } = setup();
     const res = await call("GET", "/api/v1/users/nobody/registrations");
     expect(res.status).toBe(404);
-    expect(res.json).toEqual({ error: "Cannot find registrations: user nobody has none" });
+    expect(res.json).toEqual({ error: "Cannot find registrations: user nobody@example.com has none" });
   });
 });
 
@@ -117,7 +117,7 @@ describe("invalid users are 400 on every user route", () => {
   test("says which host is expected for a JID on another host", async () => {
     const { call } = setup();
     const res = await call("GET", `/api/v1/users/${enc("alice@evil.example")}/registrations`);
-    expect(res.json).toEqual({ error: "Cannot use user: JID is not on this server's host example.com" });
+    expect(res.json).toEqual({ error: "Cannot use user: host evil.example is not served here (hosts: example.com)" });
   });
 });
 
@@ -125,8 +125,8 @@ describe("DELETE /api/v1/users/:user/registrations", () => {
   test("removes all of the user's registrations and reports how many", async () => {
     const { call, deps } = setup();
     const res = await call("DELETE", "/api/v1/users/alice/registrations");
-    expect(res).toMatchObject({ status: 200, json: { user: "alice", removed: 2 } });
-    expect(deps.calls).toEqual([["deleteRegistrations", "alice", undefined]]);
+    expect(res).toMatchObject({ status: 200, json: { user: "alice@example.com", removed: 2 } });
+    expect(deps.calls).toEqual([["deleteRegistrations", "alice@example.com", undefined]]);
     expect((await call("GET", "/api/v1/users/alice/registrations")).status).toBe(404);
   });
 
@@ -140,9 +140,9 @@ describe("DELETE /api/v1/users/:user/registrations/:identifier", () => {
   test("removes one registration named by its URL-encoded identifier (with '<', '/', spaces)", async () => {
     const { call, deps } = setup();
     const res = await call("DELETE", `/api/v1/users/alice/registrations/${enc(ID_TABLET)}`);
-    expect(res).toMatchObject({ status: 200, json: { user: "alice", removed: 1 } });
-    expect(deps.calls).toEqual([["deleteRegistrations", "alice", ID_TABLET]]);
-    expect(deps.regs.get("alice")?.map((r) => r.identifier)).toEqual([ID_PHONE]);
+    expect(res).toMatchObject({ status: 200, json: { user: "alice@example.com", removed: 1 } });
+    expect(deps.calls).toEqual([["deleteRegistrations", "alice@example.com", ID_TABLET]]);
+    expect(deps.regs.get("alice@example.com")?.map((r) => r.identifier)).toEqual([ID_PHONE]);
   });
 
   test("answers 404 for an identifier the user does not have", async () => {
@@ -150,7 +150,7 @@ describe("DELETE /api/v1/users/:user/registrations/:identifier", () => {
     const res = await call("DELETE", `/api/v1/users/alice/registrations/${enc("push.example.net<other")}`);
     expect(res.status).toBe(404);
     expect(res.json).toEqual({
-      error: "Cannot delete registration: alice has no registration push.example.net<other",
+      error: "Cannot delete registration: alice@example.com has no registration push.example.net<other",
     });
   });
 
@@ -171,13 +171,13 @@ describe("POST /api/v1/users/:user/test-push", () => {
     const res = await call("POST", "/api/v1/users/alice/test-push");
     expect(res.status).toBe(200);
     expect(res.json).toEqual({
-      user: "alice",
+      user: "alice@example.com",
       results: [
         { identifier: ID_PHONE, outcome: "ok", error: null, latencyMs: 12 },
         { identifier: ID_TABLET, outcome: "error", error: "cancel/item-not-found", latencyMs: 40 },
       ],
     });
-    expect(deps.calls).toEqual([["testPush", "alice", undefined]]);
+    expect(deps.calls).toEqual([["testPush", "alice@example.com", undefined]]);
   });
 
   test("pushes to one registration named in the JSON body", async () => {
@@ -185,7 +185,7 @@ describe("POST /api/v1/users/:user/test-push", () => {
     const res = await call("POST", "/api/v1/users/alice/test-push", JSON.stringify({ identifier: ID_PHONE }));
     expect(res.status).toBe(200);
     expect((res.json["results"] as unknown[]).length).toBe(1);
-    expect(deps.calls).toEqual([["testPush", "alice", ID_PHONE]]);
+    expect(deps.calls).toEqual([["testPush", "alice@example.com", ID_PHONE]]);
   });
 
   test("treats {} and {identifier:null} as all registrations", async () => {
@@ -193,8 +193,8 @@ describe("POST /api/v1/users/:user/test-push", () => {
     expect((await call("POST", "/api/v1/users/alice/test-push", "{}")).status).toBe(200);
     expect((await call("POST", "/api/v1/users/alice/test-push", '{"identifier":null}')).status).toBe(200);
     expect(deps.calls).toEqual([
-      ["testPush", "alice", undefined],
-      ["testPush", "alice", undefined],
+      ["testPush", "alice@example.com", undefined],
+      ["testPush", "alice@example.com", undefined],
     ]);
   });
 
@@ -202,7 +202,7 @@ describe("POST /api/v1/users/:user/test-push", () => {
     const { call } = setup();
     expect((await call("POST", "/api/v1/users/nobody/test-push")).status).toBe(404);
     const res = await call("POST", "/api/v1/users/alice/test-push", JSON.stringify({ identifier: "x<y" }));
-    expect(res).toMatchObject({ status: 404, json: { error: "Cannot test push: alice has no registration x<y" } });
+    expect(res).toMatchObject({ status: 404, json: { error: "Cannot test push: alice@example.com has no registration x<y" } });
   });
 
   test("answers 400 for bad JSON, a non-object body or a bad identifier", async () => {
@@ -273,7 +273,7 @@ describe("GET /api/v1/users/:user/history", () => {
       latencyMs: 14,
       error: null,
     });
-    expect(deps.calls).toEqual([["history", { user: "alice", limit: 100 }]]);
+    expect(deps.calls).toEqual([["history", { user: "alice@example.com", limit: 100 }]]);
   });
 
   test("filters by identifier and passes the limit", async () => {
@@ -281,14 +281,14 @@ describe("GET /api/v1/users/:user/history", () => {
     const res = await call("GET", `/api/v1/users/alice/history?identifier=${enc(ID_TABLET)}&limit=1`);
     expect(res.status).toBe(200);
     expect((res.json["history"] as Array<{ publishId: string }>).map((r) => r.publishId)).toEqual(["p3"]);
-    expect(deps.calls).toEqual([["history", { user: "alice", identifier: ID_TABLET, limit: 1 }]]);
+    expect(deps.calls).toEqual([["history", { user: "alice@example.com", identifier: ID_TABLET, limit: 1 }]]);
   });
 
   test("returns an empty list (not 404) for a user without history; empty params mean absent", async () => {
     const { call, deps } = setup();
     const res = await call("GET", "/api/v1/users/nobody/history?identifier=&limit=");
-    expect(res).toMatchObject({ status: 200, json: { user: "nobody", history: [] } });
-    expect(deps.calls).toEqual([["history", { user: "nobody", limit: 100 }]]);
+    expect(res).toMatchObject({ status: 200, json: { user: "nobody@example.com", history: [] } });
+    expect(deps.calls).toEqual([["history", { user: "nobody@example.com", limit: 100 }]]);
   });
 
   test("clamps limit to 1..1000", async () => {
@@ -337,19 +337,19 @@ describe("GET /api/v1/removals", () => {
       removals: [
         {
           at: "2026-11-25T15:00:00.000Z",
-          user: "bob",
+          user: "bob@example.com",
           identifier: "push.example.net<b",
           reason: "max-errors",
           detail: "cancel/not-allowed",
         },
-        { at: "2026-11-25T15:00:00.001Z", user: "alice", identifier: "push.example.net<old", reason: "evicted", detail: null },
+        { at: "2026-11-25T15:00:00.001Z", user: "alice@example.com", identifier: "push.example.net<old", reason: "evicted", detail: null },
       ],
     });
     const one = await call("GET", `/api/v1/removals?user=${enc("Bob@example.com")}&limit=5`);
     expect((one.json["removals"] as unknown[]).length).toBe(1);
     expect(deps.calls).toEqual([
       ["removals", { limit: 100 }],
-      ["removals", { user: "bob", limit: 5 }],
+      ["removals", { user: "bob@example.com", limit: 5 }],
     ]);
   });
 

@@ -38,7 +38,7 @@ export function fakeDeps(overrides: Partial<AdminDeps> = {}): FakeDeps {
   const logLines: string[] = [];
   const regs = new Map<string, RegistrationView[]>([
     [
-      "alice",
+      "alice@example.com",
       [
         registration(ID_PHONE, { boundSessions: ["sess-1"] }),
         registration(ID_TABLET, { errorCount: 2, lastError: "cancel/item-not-found", lastErrorAt: T0 + 5000 }),
@@ -46,7 +46,7 @@ export function fakeDeps(overrides: Partial<AdminDeps> = {}): FakeDeps {
     ],
   ]);
   const historyRows: Array<HistoryRow & { user: string }> = Array.from({ length: 5 }, (_, i) => ({
-    user: "alice",
+    user: "alice@example.com",
     at: T0 + i * 1000,
     identifier: i % 2 === 0 ? ID_PHONE : ID_TABLET,
     publishId: `p${i}`,
@@ -57,8 +57,8 @@ export function fakeDeps(overrides: Partial<AdminDeps> = {}): FakeDeps {
     error: null,
   }));
   const removalRows: RemovalRow[] = [
-    { at: T0, user: "bob", identifier: "push.example.net<b", reason: "max-errors", detail: "cancel/not-allowed" },
-    { at: T0 + 1, user: "alice", identifier: "push.example.net<old", reason: "evicted", detail: null },
+    { at: T0, user: "bob@example.com", identifier: "push.example.net<b", reason: "max-errors", detail: "cancel/not-allowed" },
+    { at: T0 + 1, user: "alice@example.com", identifier: "push.example.net<old", reason: "evicted", detail: null },
   ];
   const deps: FakeDeps = {
     calls,

@@ -33,7 +33,7 @@ describe("convertUserStore", () => {
     const out = convert(entry(`["include_payload"] = "true"; ["timestamp"] = 1700000000; ["client_id"] = "c1"; ["language"] = "de";`));
     expect(out.registrations).toEqual([
       {
-        user: "alice",
+        user: "alice@im.example",
         identifier: "push.example<n",
         jid: "push.example",
         node: "n",

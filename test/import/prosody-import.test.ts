@@ -103,10 +103,11 @@ async function run(args: string[], config: Config, isTTY = false): Promise<{ cod
   return { code, output: out.text() };
 }
 
+/** `user` is the local part; the store holds the bare JID `user@HOST`. */
 async function rows(storeUrl: string, user: string): Promise<Registration[]> {
-  const store = await openStore(storeUrl);
+  const store = await openStore(storeUrl, { hosts: [HOST] });
   try {
-    return await store.listByUser(user);
+    return await store.listByUser(`${user}@${HOST}`);
   } finally {
     await store.close();
   }
@@ -127,14 +128,16 @@ describeProsody("import-prosody", (version) => {
       expect(readFileSync(file, "utf8")).toContain('["push.example<n1"]');
     });
 
-    test("imports every registration with its publish options, then a second run changes nothing", async () => {
+    test("imports every registration with its publish options, then a second run changes nothing and says so (unchanged: 4)", async () => {
       const storeUrl = storeUrlIn(work, "first.db");
       const config = configFor(storeUrl);
       const first = await run([dataDir, "--host", HOST], config);
       expect(first.code).toBe(0);
       expect(counts(first.output)).toEqual({
         users: 2,
-        "registrations imported": 4,
+        imported: 4,
+        updated: 0,
+        unchanged: 0,
         "skipped (newer in store)": 0,
         "skipped (over push_max_devices)": 0,
         "invalid entries": 0,
@@ -145,8 +148,8 @@ describeProsody("import-prosody", (version) => {
         const regs = await rows(storeUrl, user);
         expect(regs.map((r) => r.identifier)).toEqual(["push.example<n1", "push2.example<"]);
         const [withNode, withoutNode] = regs as [Registration, Registration];
-        expect(withNode).toMatchObject({ user, jid: "push.example", node: "n1", publishOptions: EXPECTED_OPTIONS, language: "en" });
-        expect(withoutNode).toMatchObject({ user, jid: "push2.example", node: null, publishOptions: null, includePayload: false });
+        expect(withNode).toMatchObject({ user: `${user}@${HOST}`, jid: "push.example", node: "n1", publishOptions: EXPECTED_OPTIONS, language: "en" });
+        expect(withoutNode).toMatchObject({ user: `${user}@${HOST}`, jid: "push2.example", node: null, publishOptions: null, includePayload: false });
         for (const r of regs) {
           expect(r).toMatchObject({ errorCount: 0, lastError: null, lastErrorAt: null, clientId: null });
           expect(r.resource).toBeString();
@@ -163,9 +166,9 @@ describeProsody("import-prosody", (version) => {
       const before = await rows(storeUrl, "carol.x");
       const second = await run([dataDir, "--host", HOST], config);
       expect(second.code).toBe(0);
-      expect(counts(second.output)).toEqual(counts(first.output));
+      expect(counts(second.output)).toEqual({ ...counts(first.output), imported: 0, unchanged: 4 });
       expect(await rows(storeUrl, "carol.x")).toEqual(before);
-      const store = await openStore(storeUrl);
+      const store = await openStore(storeUrl, { hosts: [HOST] });
       expect(await store.countRegistrations()).toBe(4);
       await store.close();
     });
@@ -177,7 +180,7 @@ describeProsody("import-prosody", (version) => {
       const [withNode, withoutNode] = (await rows(storeUrl, "carol.x")) as [Registration, Registration];
       const newer = { ...withNode, updatedAt: withNode.updatedAt + 60_000, publishOptions: null };
       const failing = { ...withoutNode, errorCount: 3, lastError: "cancel/item-not-found", lastErrorAt: withoutNode.updatedAt + 1 };
-      const store = await openStore(storeUrl);
+      const store = await openStore(storeUrl, { hosts: [HOST] });
       await store.apply([
         { op: "upsert", registration: newer },
         { op: "upsert", registration: failing },
@@ -186,7 +189,8 @@ describeProsody("import-prosody", (version) => {
 
       const again = await run([dataDir], config);
       expect(again.code).toBe(0);
-      expect(counts(again.output)).toMatchObject({ "registrations imported": 3, "skipped (newer in store)": 1 });
+      // the failing one is as Prosody has it (same updatedAt): unchanged, its error count kept
+      expect(counts(again.output)).toMatchObject({ imported: 0, updated: 0, unchanged: 3, "skipped (newer in store)": 1 });
       expect(await rows(storeUrl, "carol.x")).toEqual([newer, failing]);
     });
 
@@ -197,11 +201,12 @@ describeProsody("import-prosody", (version) => {
       const storeUrl = storeUrlIn(work, "binary.db");
       const proc = Bun.spawnSync([binary, "import-prosody", dataDir, "--host", HOST], {
         cwd: work,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CLOUD_NOTIFYD_STORE_URL: storeUrl, CLOUD_NOTIFYD_LOG_LEVEL: "warn" },
+        // Issue 13: --host must be one of the configured hosts.
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CLOUD_NOTIFYD_STORE_URL: storeUrl, CLOUD_NOTIFYD_HOSTS: HOST, CLOUD_NOTIFYD_LOG_LEVEL: "warn" },
       });
       const output = proc.stdout.toString();
       expect(proc.exitCode).toBe(0);
-      expect(counts(output)).toMatchObject({ users: 2, "registrations imported": 4, "files with errors": 0 });
+      expect(counts(output)).toMatchObject({ users: 2, imported: 4, "files with errors": 0 });
       const carol = await rows(storeUrl, "carol.x");
       expect(carol.map((r) => [r.identifier, r.publishOptions])).toEqual([
         ["push.example<n1", EXPECTED_OPTIONS],
@@ -237,7 +242,9 @@ describeProsody("import-prosody", (version) => {
       expect(code).toBe(1);
       expect(counts(output)).toEqual({
         users: 3,
-        "registrations imported": 5,
+        imported: 5,
+        updated: 0,
+        unchanged: 0,
         "skipped (newer in store)": 0,
         "skipped (over push_max_devices)": 0,
         "invalid entries": 2,
@@ -267,7 +274,7 @@ describeProsody("import-prosody", (version) => {
       const storeUrl = storeUrlIn(work, "many.db");
       const { code, output } = await run([dir, `--host=${HOST}`], configFor(storeUrl, { CLOUD_NOTIFYD_PUSH_MAX_DEVICES: "5" }));
       expect(code).toBe(0);
-      expect(counts(output)).toMatchObject({ "registrations imported": 5, "skipped (over push_max_devices)": 2 });
+      expect(counts(output)).toMatchObject({ imported: 5, "skipped (over push_max_devices)": 2 });
       expect((await rows(storeUrl, "gina")).map((r) => r.node)).toEqual(["d2", "d3", "d4", "d5", "d6"]);
     });
 
@@ -296,7 +303,12 @@ describeProsody("import-prosody", (version) => {
       expect((await run([], config)).code).toBe(2);
       expect((await run([dataDir, "--bogus"], config)).code).toBe(2);
       expect((await run([dataDir, "--host"], config)).code).toBe(2);
-      const missing = await run([dataDir, "--host", "other.example"], config);
+      // Issue 13: only configured hosts are imported.
+      const unconfigured = await run([dataDir, "--host", "other.example"], config);
+      expect(unconfigured.code).toBe(2);
+      expect(unconfigured.output).toBe(`Cannot import: --host other.example is not one of the configured hosts (${HOST})\n`);
+      const both = configFor(storeUrlIn(work, "usage.db"), { CLOUD_NOTIFYD_HOSTS: `${HOST},other.example` });
+      const missing = await run([dataDir, "--host", "other.example"], both);
       expect(missing.code).toBe(1);
       expect(missing.output).toContain("Cannot import: cannot list");
       expect(missing.output).toContain("other%2eexample/cloud_notify");

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Element, parse } from "ltx";
 
-import { DEFAULT_CORE_CONFIG, initState } from "../../src/core/state.ts";
+import { type CoreState, DEFAULT_CORE_CONFIG, initState } from "../../src/core/state.ts";
 import type { Event } from "../../src/core/types.ts";
 import { createAdminApp } from "../../src/http/app.ts";
 import { createNullLogger } from "../../src/log.ts";
@@ -23,10 +23,13 @@ const HOST = "example.com";
 const APP = "push.app.example";
 const TOKEN = "test-token";
 const auth = { Authorization: `Bearer ${TOKEN}` };
+/** Issue 13: inside the daemon a user is its bare JID. */
+const ALICE = `alice@${HOST}`;
 
 let dir: string;
 let store: Store;
 let runtime: Runtime;
+let state: CoreState;
 let app: ReturnType<typeof createAdminApp>;
 const sent: Element[] = [];
 const metrics = createMetrics();
@@ -36,7 +39,7 @@ function enableEvent(user: string, node: string, sessionId = "s1"): Event {
   return {
     type: "enable",
     now: Date.now(),
-    req: { requestId: `r-${user}-${node}`, session: { user, sessionId, fullJid: `${user}@${HOST}/phone`, clientId: null }, lang: null },
+    req: { requestId: `r-${user}-${node}`, session: { user, sessionId, fullJid: `${user}/phone`, clientId: null }, lang: null },
     element,
   };
 }
@@ -55,8 +58,9 @@ async function api(path: string, init: RequestInit = {}): Promise<Response> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "cnd-admin-"));
-  store = await openStore(`file:${join(dir, "t.db")}`);
-  const state = initState({ ...DEFAULT_CORE_CONFIG, host: HOST, publishTimeoutMs: 2000 }, { idSeed: "ab".repeat(32) });
+  store = await openStore(`file:${join(dir, "t.db")}`, { hosts: [HOST] });
+  // The reference's error policy (D19 retries and D20 removal at once off): errors here count (B41).
+  state = initState({ ...DEFAULT_CORE_CONFIG, host: HOST, publishTimeoutMs: 2000, pushRetryDelaysMs: [], pushRemoveConditions: [] }, { idSeed: "ab".repeat(32) });
   runtime = createRuntime({
     state,
     store,
@@ -79,9 +83,9 @@ beforeAll(async () => {
       readiness: async () => ({ ready: true, checks: {} }),
     }),
   );
-  await runtime.dispatch({ type: "session-started", now: Date.now(), session: { user: "alice", sessionId: "s1", fullJid: `alice@${HOST}/phone`, clientId: null } });
-  await runtime.dispatch(enableEvent("alice", "n1"));
-  await runtime.dispatch(enableEvent("alice", "n2", "s2"));
+  await runtime.dispatch({ type: "session-started", now: Date.now(), session: { user: ALICE, sessionId: "s1", fullJid: `${ALICE}/phone`, clientId: null } });
+  await runtime.dispatch(enableEvent(ALICE, "n1"));
+  await runtime.dispatch(enableEvent(ALICE, "n2", "s2"));
 });
 
 afterAll(async () => {
@@ -94,7 +98,7 @@ describe("admin API against a real store and runtime", () => {
   test("D4 an enable is answered only after it is in the store, and the API lists it with its bound session", async () => {
     const replies = sent.filter((el) => el.getChild("response", "urn:cloud-notifyd:bridge:1"));
     expect(replies).toHaveLength(2);
-    expect((await store.listByUser("alice")).map((r) => r.identifier).sort()).toEqual([`${APP}<n1`, `${APP}<n2`]);
+    expect((await store.listByUser(ALICE)).map((r) => r.identifier).sort()).toEqual([`${APP}<n1`, `${APP}<n2`]);
     const res = await api("/users/alice/registrations");
     expect(res.status).toBe(200);
     const body = (await res.json()) as { registrations: Array<{ identifier: string; boundSessions: string[]; errorCount: number }> };
@@ -147,7 +151,7 @@ describe("admin API against a real store and runtime", () => {
     expect(body.history.map((h) => h.outcome)).toEqual(["error", "ok"]);
     expect(body.history.every((h) => h.trigger === "ping")).toBe(true);
     expect(body.history[1]?.latencyMs).toBeGreaterThanOrEqual(0);
-    const stored = await store.listHistory({ user: "alice", limit: 10 });
+    const stored = await store.listHistory({ user: ALICE, limit: 10 });
     expect(stored.map((h) => h.outcome)).toEqual(["error", "ok"]);
     expect(text).not.toContain("body");
   });
@@ -156,8 +160,8 @@ describe("admin API against a real store and runtime", () => {
     const res = await api(`/users/alice/registrations/${encodeURIComponent(`${APP}<n1`)}`, { method: "DELETE" });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { removed: number }).removed).toBe(1);
-    expect((await store.listByUser("alice")).map((r) => r.identifier)).toEqual([`${APP}<n2`]);
-    expect(runtime.state.users.get("alice")?.sessions.get("s1")?.bound).toBeNull();
+    expect((await store.listByUser(ALICE)).map((r) => r.identifier)).toEqual([`${APP}<n2`]);
+    expect(state.users.get(ALICE)?.sessions.get("s1")?.bound).toBeNull();
     const removals = (await (await api("/removals?user=alice")).json()) as { removals: Array<{ identifier: string; reason: string }> };
     expect(removals.removals[0]).toMatchObject({ identifier: `${APP}<n1`, reason: "admin" });
   });

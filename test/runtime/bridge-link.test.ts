@@ -45,7 +45,7 @@ function setup() {
     },
     log,
     metrics,
-    host: HOST,
+    hosts: [HOST],
     componentDomain: COMP,
     features: [],
     limits: { depth: 64, bytes: 1 << 20, copies: 1000 },
@@ -60,7 +60,7 @@ function setup() {
   function event(epoch: string, seq: number, user = "alice"): void {
     link.receive(parse(`<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${seq}' type='user-deleted' user='${user}'/></message>`) as Element);
   }
-  const users = () => events.filter((e) => e.type === "user-deleted").map((e) => (e as { user: string }).user);
+  const users = () => events.filter((e) => e.type === "user-deleted").map((e) => (e as { user: string }).user.replace(`@${HOST}`, ""));
   return { link, events, sent, hellos, acks, helloResult, event, users, metrics, logLines };
 }
 
@@ -124,7 +124,7 @@ describe("D22 bridge event sequence", () => {
     t.event("e1", 41, "a");
     expect(t.users()).toEqual(["a"]);
     expect(t.hellos()).toHaveLength(1);
-    expect(t.metrics.render()).toMatch(/cloud_notifyd_bridge_quarantined_events 1/);
+    expect(t.metrics.render()).toMatch(/cloud_notifyd_bridge_quarantined_events\{host="example.com"\} 1/);
   });
 
   test("D22 an event the daemon cannot use is acknowledged, counted and logged once, and the next one flows", () => {
@@ -161,5 +161,79 @@ describe("D22 bridge event sequence", () => {
     expect(reply?.attrs.type).toBe("error");
     expect(reply?.getChild("error")?.attrs.type).toBe("modify");
     expect(reply?.getChild("error")?.getChild("policy-violation")).toBeDefined();
+  });
+});
+
+describe("several hosts on one component stream (issue 13)", () => {
+  function twoHosts() {
+    const sent: Element[] = [];
+    const events: Event[] = [];
+    const logLines: string[] = [];
+    const runtime = {
+      post: (event: Event, done?: () => void) => {
+        events.push(event);
+        done?.();
+      },
+      barrier: (done: () => void) => done(),
+      dispatch: (event: Event) => {
+        events.push(event);
+        return Promise.resolve();
+      },
+    } as unknown as Runtime;
+    const link = createBridgeLink({
+      runtime,
+      send: (el) => {
+        sent.push(el);
+        return true;
+      },
+      log: createLogger({ level: "debug", write: (l: string) => logLines.push(l) }),
+      metrics: createMetrics(),
+      hosts: ["a.example", "b.example"],
+      componentDomain: COMP,
+      features: [],
+      limits: { depth: 64, bytes: 1 << 20, copies: 1000 },
+      now: () => 1000,
+    });
+    const helloTo = (host: string) => sent.filter((el) => el.attrs.to === host && el.getChild("hello", NS_BRIDGE) !== undefined);
+    const result = (host: string, epoch: string) => {
+      const id = helloTo(host).at(-1)!.attrs.id;
+      link.receive(parse(`<iq type='result' from='${host}' to='${COMP}' id='${id}'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='${epoch}' dropped='0'/></iq>`) as Element);
+    };
+    const event = (host: string, epoch: string, seq: number, user: string) =>
+      link.receive(parse(`<message from='${host}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${seq}' type='user-deleted' user='${user}'/></message>`) as Element);
+    return { link, sent, events, logLines, helloTo, result, event };
+  }
+
+  test("each host's bridge gets its own hello and sequence; ready only when all are", () => {
+    const t = twoHosts();
+    t.link.online();
+    expect(t.helloTo("a.example")).toHaveLength(1);
+    expect(t.helloTo("b.example")).toHaveLength(1);
+    t.result("a.example", "ea");
+    expect(t.link.status()).toMatchObject({ state: "waiting" });
+    expect((t.link.status() as { reason: string }).reason).toContain("b.example");
+    t.result("b.example", "eb");
+    expect(t.link.status().state).toBe("ready");
+    // the same seq numbers on both hosts are different events
+    t.event("a.example", "ea", 1, "alice");
+    t.event("b.example", "eb", 1, "alice");
+    expect(t.events.filter((e) => e.type === "user-deleted")).toHaveLength(2);
+  });
+
+  test("a bridge on a host that is not configured asking for a hello gets one log line and a refusal", () => {
+    const t = twoHosts();
+    t.link.online();
+    for (let i = 0; i < 3; i++) t.link.receive(parse(`<message from='c.example' to='${COMP}'><hello-request xmlns='${NS_BRIDGE}'/></message>`) as Element);
+    const refusals = t.sent.filter((el) => el.attrs.to === "c.example" && el.getChild("refused", NS_BRIDGE) !== undefined);
+    expect(refusals).toHaveLength(3);
+    expect(t.logLines.filter((l) => l.includes("c.example is not in hosts"))).toHaveLength(1);
+  });
+
+  test("a configured host's bridge that asks for a hello (module reloaded) gets a new one", () => {
+    const t = twoHosts();
+    t.link.online();
+    t.result("a.example", "ea");
+    t.link.receive(parse(`<message from='a.example' to='${COMP}'><hello-request xmlns='${NS_BRIDGE}'/></message>`) as Element);
+    expect(t.helloTo("a.example")).toHaveLength(2);
   });
 });

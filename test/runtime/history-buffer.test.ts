@@ -106,7 +106,7 @@ test("history_retention_days also prunes removal records by age and per-user cap
   const NOW = Date.UTC(2026, 10, 25);
   // A store from before the cap: 150 rows of one user, written directly.
   const raw = new Database(path);
-  const insert = raw.prepare("INSERT INTO removals (at, user, identifier, reason) VALUES (?, ?, ?, 'evicted')");
+  const insert = raw.prepare("INSERT INTO removals (at, host, user, identifier, reason) VALUES (?, 'localhost', ?, ?, 'evicted')");
   for (let i = 0; i < 150; i++) insert.run(NOW - i * 1000, "alice", `a${i}`);
   insert.run(NOW - 40 * DAY, "bob", "old");
   insert.run(NOW - DAY, "bob", "new");

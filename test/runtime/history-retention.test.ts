@@ -40,7 +40,7 @@ test("history_retention_days: rows older than the retention go at start; newer r
   cleanup.push(() => retention.stop());
   await Bun.sleep(50); // the prune at start runs in the background
   expect(await retention.prune()).toBe(0); // it already took them
-  const left = await store.listHistory({ user: "alice", limit: 10 });
+  const left = await store.listHistory({ user: "alice@a.example", limit: 10 });
   expect(left.map((r) => Math.round((NOW - r.at) / DAY))).toEqual([0, 1, 29]);
   expect(metrics.render()).toMatch(/cloud_notifyd_history_pruned_total 2\b/);
 });

@@ -40,7 +40,7 @@ function enable(user: string, node: string, sessionId: string, form = ""): Event
   return {
     type: "enable",
     now: Date.now(),
-    req: { requestId: `r-${user}-${node}`, session: { user, sessionId, fullJid: `${user}@${HOST}/phone`, clientId: "client-uuid-1" }, lang: null },
+    req: { requestId: `r-${user}-${node}`, session: { user, sessionId, fullJid: `${user}/phone`, clientId: "client-uuid-1" }, lang: null },
     element,
   };
 }
@@ -59,7 +59,7 @@ function lastPublish(): Element | undefined {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "cnd-userview-"));
-  store = await openStore(`file:${join(dir, "t.db")}`);
+  store = await openStore(`file:${join(dir, "t.db")}`, { hosts: [HOST] });
   const state = initState({ ...DEFAULT_CORE_CONFIG, host: HOST, publishTimeoutMs: 2000, pushRetryDelaysMs: [], pushRemoveConditions: [] }, { idSeed: "cd".repeat(32) });
   runtime = createRuntime({
     state,
@@ -76,12 +76,14 @@ beforeAll(async () => {
     createAdminDeps({ runtime, store, metrics, logger: createNullLogger(), token: TOKEN, host: HOST, publishTimeoutMs: 2000, readiness: async () => ({ ready: true, checks: {} }) }),
   );
   const t = Date.now();
-  await runtime.dispatch({ type: "session-started", now: t, session: { user: "alice", sessionId: "s1", fullJid: `alice@${HOST}/phone`, clientId: "client-uuid-1" } });
-  await runtime.dispatch(enable("alice", NODE, "s1", FORM));
-  for (const u of ["bob", "bobby", "carol", "bo"]) await runtime.dispatch(enable(u, "n1", `s-${u}`));
-  await runtime.dispatch({ type: "hibernation-started", now: t + 10, user: "alice", sessionId: "s1", queue: [] });
+  // Issue 13: inside the daemon a user is its bare JID.
+  const alice = `alice@${HOST}`;
+  await runtime.dispatch({ type: "session-started", now: t, session: { user: alice, sessionId: "s1", fullJid: `${alice}/phone`, clientId: "client-uuid-1" } });
+  await runtime.dispatch(enable(alice, NODE, "s1", FORM));
+  for (const u of ["bob", "bobby", "carol", "bo"]) await runtime.dispatch(enable(`${u}@${HOST}`, "n1", `s-${u}`));
+  await runtime.dispatch({ type: "hibernation-started", now: t + 10, user: alice, sessionId: "s1", queue: [] });
   // A push that the app service refuses.
-  await runtime.dispatch({ type: "ping", now: Date.now(), user: "alice", identifiers: null });
+  await runtime.dispatch({ type: "ping", now: Date.now(), user: alice, identifiers: null });
   const iq = lastPublish();
   expect(iq?.attrs.to).toBe(APP);
   await runtime.dispatch({ type: "publish-error", now: Date.now(), publishId: iq!.attrs.id, from: APP, errorType: "cancel", condition: "internal-server-error" });
@@ -137,11 +139,13 @@ describe("GET /api/v1/users (list, search, paging)", () => {
   const list = async (q: string) => (await app.request(`http://localhost/api/v1/users?${q}`, { headers: auth })).json();
 
   test("prefix search includes the prefix itself, pages with after/next", async () => {
-    expect(await list("")).toEqual({ users: ["alice", "bo", "bob", "bobby"], next: null });
-    expect(await list("prefix=bo")).toEqual({ users: ["bo", "bob", "bobby"], next: null });
-    expect(await list("prefix=bo&limit=2")).toEqual({ users: ["bo", "bob"], next: "bob" });
-    expect(await list("prefix=bo&limit=2&after=bob")).toEqual({ users: ["bobby"], next: null });
-    expect(await list("prefix=BOB")).toEqual({ users: ["bob", "bobby"], next: null });
+    const at = (...locals: string[]) => locals.map((l) => `${l}@${HOST}`);
+    expect(await list("")).toEqual({ users: at("alice", "bo", "bob", "bobby"), next: null });
+    expect(await list("prefix=bo")).toEqual({ users: at("bo", "bob", "bobby"), next: null });
+    expect(await list("prefix=bo&limit=2")).toEqual({ users: at("bo", "bob"), next: `bob@${HOST}` });
+    expect(await list(`prefix=bo&limit=2&after=bob%40${HOST}`)).toEqual({ users: at("bobby"), next: null });
+    expect(await list("prefix=bo&limit=2&after=bob")).toEqual({ users: at("bobby"), next: null }); // one host: a bare local part
+    expect(await list("prefix=BOB")).toEqual({ users: at("bob", "bobby"), next: null });
     expect(await list("prefix=z")).toEqual({ users: [], next: null });
     const bad = await app.request("http://localhost/api/v1/users?prefix=a%3Cb", { headers: auth });
     expect(bad.status).toBe(400);
@@ -177,7 +181,7 @@ describe("cloud-notifyd user (through the admin API)", () => {
   test("--list PREFIX lists users; an unknown user exits 1 with the API's line; no token exits 2", async () => {
     const out: string[] = [];
     expect(await userCommand(["--list", "bo", "--limit", "2"], config(), { out: (l) => out.push(l), err: () => {}, fetch: viaApp })).toBe(0);
-    expect(out).toEqual(["bo", "bob", "… more: --after bob"]);
+    expect(out).toEqual([`bo@${HOST}`, `bob@${HOST}`, `… more: --after bob@${HOST}`]);
     const err: string[] = [];
     expect(await userCommand(["nobody"], config(), { out: () => {}, err: (l) => err.push(l), fetch: viaApp })).toBe(1);
     expect(err[0]).toMatch(/^Cannot find user: nobody/);
@@ -226,7 +230,7 @@ describe("admin page (/ui) without a browser", () => {
     expect(user).not.toContain(FORM_SECRET);
 
     const search = await app.request("http://localhost/ui/users?q=bo", { headers: { cookie: session } });
-    expect(await search.text()).toContain('href="/ui/users/bobby"');
+    expect(await search.text()).toContain('href="/ui/users/bobby%40example.com"');
 
     // logout: needs the session's CSRF token from the page, and same origin
     const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";

@@ -74,10 +74,10 @@ describe("migrating databases", () => {
     old.query("INSERT INTO meta (key, value) VALUES ('instance', 'one')").run();
     old.close();
 
-    const store = await openStore(`file:${path}`);
-    expect(await store.listByUser("alice")).toEqual([
+    const store = await openStore(`file:${path}`, { hosts: ["a.example"] });
+    expect(await store.listByUser("alice@a.example")).toEqual([
       registration({
-        user: "alice",
+        user: "alice@a.example",
         identifier: "push.example.net<a",
         node: "a",
         includePayload: true,
@@ -93,9 +93,9 @@ describe("migrating databases", () => {
       }),
     ]);
     await store.addHistory([
-      { at: 1, user: "alice", identifier: "push.example.net<a", publishId: null, trigger: null, important: false, outcome: "ok" },
+      { at: 1, user: "alice@a.example", identifier: "push.example.net<a", publishId: null, trigger: null, important: false, outcome: "ok" },
     ]);
-    expect(await store.listHistory({ user: "alice", limit: 5 })).toHaveLength(1);
+    expect(await store.listHistory({ user: "alice@a.example", limit: 5 })).toHaveLength(1);
     await store.close();
     expect(appliedCount(path)).toBe(MIGRATIONS.length);
     const raw = new Database(path, { readonly: true });

@@ -34,10 +34,10 @@ describe("openStore() on remote libSQL", () => {
     const server = startFakeHrana({ path });
     const first = await openStore(server.url);
     expect(first.kind).toBe("libsql");
-    await first.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "a" }) }]);
+    await first.apply([{ op: "upsert", registration: registration({ user: "alice@a.example", identifier: "a" }) }]);
     await first.close();
     const second = await openStore(server.url);
-    expect(await second.listByUser("alice")).toEqual([registration({ user: "alice", identifier: "a" })]);
+    expect(await second.listByUser("alice@a.example")).toEqual([registration({ user: "alice@a.example", identifier: "a" })]);
     await second.close();
     await server.stop();
     const { Database } = await import("bun:sqlite");

@@ -50,12 +50,12 @@ describe("openStore() on SQLite files", () => {
   test("D13 registrations and error counts survive closing and reopening the store", async () => {
     const url = `file:${join(tempDir(), "persist.db")}`;
     const first = await openStore(url);
-    await first.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "a" }) }]);
-    await first.apply([{ op: "error-count", user: "alice", identifier: "a", errorCount: 4, lastError: "cancel/gone", lastErrorAt: 9 }]);
+    await first.apply([{ op: "upsert", registration: registration({ user: "alice@a.example", identifier: "a" }) }]);
+    await first.apply([{ op: "error-count", user: "alice@a.example", identifier: "a", errorCount: 4, lastError: "cancel/gone", lastErrorAt: 9 }]);
     await first.close();
     const second = await openStore(url);
-    expect(await second.listByUser("alice")).toEqual([
-      registration({ user: "alice", identifier: "a", errorCount: 4, lastError: "cancel/gone", lastErrorAt: 9 }),
+    expect(await second.listByUser("alice@a.example")).toEqual([
+      registration({ user: "alice@a.example", identifier: "a", errorCount: 4, lastError: "cancel/gone", lastErrorAt: 9 }),
     ]);
     await second.close();
   });
@@ -64,9 +64,9 @@ describe("openStore() on SQLite files", () => {
     const url = `file:${join(tempDir(), "shared.db")}`;
     const a = await openStore(url);
     const b = await openStore(url);
-    await a.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "a" }) }]);
-    await b.apply([{ op: "upsert", registration: registration({ user: "bob", identifier: "b" }) }]);
-    expect(await a.listUsers({ limit: 10 })).toEqual(["alice", "bob"]);
+    await a.apply([{ op: "upsert", registration: registration({ user: "alice@a.example", identifier: "a" }) }]);
+    await b.apply([{ op: "upsert", registration: registration({ user: "bob@a.example", identifier: "b" }) }]);
+    expect(await a.listUsers({ limit: 10 })).toEqual(["alice@a.example", "bob@a.example"]);
     expect(await b.countRegistrations()).toBe(2);
     await a.close();
     await b.close();

@@ -12,16 +12,16 @@ test("user-flag ops set and clear the disabled mark; it survives closing and reo
     const store = await openStore(path);
     expect(await store.listDisabledUsers()).toEqual([]);
     await store.apply([
-      { op: "user-flag", user: "alice", disabled: true, at: 1 },
-      { op: "user-flag", user: "b%_ob", disabled: true, at: 2 },
-      { op: "user-flag", user: "alice", disabled: true, at: 3 }, // again: still one mark
+      { op: "user-flag", user: "alice@a.example", disabled: true, at: 1 },
+      { op: "user-flag", user: "b%_ob@a.example", disabled: true, at: 2 },
+      { op: "user-flag", user: "alice@a.example", disabled: true, at: 3 }, // again: still one mark
     ]);
-    expect(await store.listDisabledUsers()).toEqual(["alice", "b%_ob"]);
+    expect(await store.listDisabledUsers()).toEqual(["alice@a.example", "b%_ob@a.example"]);
     await store.close();
     const again = await openStore(path);
-    expect(await again.listDisabledUsers()).toEqual(["alice", "b%_ob"]);
-    await again.apply([{ op: "delete-user", user: "alice" }, { op: "user-flag", user: "alice", disabled: false, at: 4 }]);
-    expect(await again.listDisabledUsers()).toEqual(["b%_ob"]);
+    expect(await again.listDisabledUsers()).toEqual(["alice@a.example", "b%_ob@a.example"]);
+    await again.apply([{ op: "delete-user", user: "alice@a.example" }, { op: "user-flag", user: "alice@a.example", disabled: false, at: 4 }]);
+    expect(await again.listDisabledUsers()).toEqual(["b%_ob@a.example"]);
     expect(await again.countRegistrations()).toBe(0); // the mark is not a registration
     await again.close();
   } finally {

@@ -41,17 +41,17 @@ test("modules message (live, no seq): the new report; from another domain it is 
 
 test("ping event: all registrations, or the endpoints by identifier (else jid and node)", () => {
   const all = parseInbound(event("ping", ` user='alice' all='true'`), ctx);
-  expect(all).toEqual({ kind: "event", epoch: "e1", seq: 7, event: { type: "ping", now: 5, user: "alice", identifiers: null } });
+  expect(all).toEqual({ kind: "event", epoch: "e1", seq: 7, event: { type: "ping", now: 5, user: "alice@example.com", identifiers: null } });
   const some = parseInbound(
     event("ping", ` user='alice'`, `<endpoint identifier='app.example&lt;n1' jid='app.example' node='n1'/><endpoint jid='app.example' node='n2'/><endpoint jid='app.example'/>`),
     ctx,
   );
-  expect(some.kind === "event" && some.event).toEqual({ type: "ping", now: 5, user: "alice", identifiers: ["app.example<n1", "app.example<n2", "app.example<"] });
+  expect(some.kind === "event" && some.event).toEqual({ type: "ping", now: 5, user: "alice@example.com", identifiers: ["app.example<n1", "app.example<n2", "app.example<"] });
 });
 
 test("user-disabled and user-enabled events", () => {
   for (const type of ["user-disabled", "user-enabled"] as const) {
     const r = parseInbound(event(type, ` user='alice'`), ctx);
-    expect(r).toEqual({ kind: "event", epoch: "e1", seq: 7, event: { type, now: 5, user: "alice" } });
+    expect(r).toEqual({ kind: "event", epoch: "e1", seq: 7, event: { type, now: 5, user: "alice@example.com" } });
   }
 });

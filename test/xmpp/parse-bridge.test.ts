@@ -74,7 +74,7 @@ describe("bridge events (bridge-protocol.md §2)", () => {
     const e = r.event;
     if (e.type !== "offline") throw new Error(e.type);
     expect(e.now).toBe(CTX.now);
-    expect(e.user).toBe("alice");
+    expect(e.user).toBe("alice@example.com"); // issue 13: users are bare JIDs inside the daemon
     expect(e.copy.stanza.name).toBe("message");
     expect(e.copy.stanza.attrs.id).toBe("m-1");
     expect(e.copy.stanza.attrs.xmlns).toBe(NS_CLIENT);
@@ -84,7 +84,7 @@ describe("bridge events (bridge-protocol.md §2)", () => {
   test("archived event carries the archive id", () => {
     const e = eventOf("event-archived.xml").event;
     if (e.type !== "archived") throw new Error(e.type);
-    expect(e.user).toBe("alice");
+    expect(e.user).toBe("alice@example.com"); // issue 13: users are bare JIDs inside the daemon
     expect(e.archiveId).toBe("arch-9");
     expect(e.copy.key).toBe("o:bob@example.net:orig-1");
   });
@@ -98,7 +98,7 @@ describe("bridge events (bridge-protocol.md §2)", () => {
   test("groupchat-bare event", () => {
     const e = eventOf("event-groupchat-bare.xml").event;
     if (e.type !== "groupchat-bare") throw new Error(e.type);
-    expect(e.user).toBe("alice");
+    expect(e.user).toBe("alice@example.com"); // issue 13: users are bare JIDs inside the daemon
     expect(e.copy.stanza.attrs.type).toBe("groupchat");
     expect(e.copy.key).toBe("i:room@muc.example.net:g-7");
   });
@@ -109,7 +109,7 @@ describe("bridge events (bridge-protocol.md §2)", () => {
     expect(r.event).toEqual({
       type: "session-started",
       now: CTX.now,
-      session: { user: "alice", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1" },
+      session: { user: "alice@example.com", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1" },
     });
   });
 
@@ -123,7 +123,7 @@ describe("bridge events (bridge-protocol.md §2)", () => {
     expect(eventOf("event-session-ended.xml").event).toEqual({
       type: "session-ended",
       now: CTX.now,
-      user: "alice",
+      user: "alice@example.com",
       sessionId: "c2s55a",
     });
   });
@@ -164,13 +164,13 @@ describe("bridge events (bridge-protocol.md §2)", () => {
     expect(eventOf("event-hibernation-ended.xml").event).toEqual({
       type: "hibernation-ended",
       now: CTX.now,
-      user: "alice",
+      user: "alice@example.com",
       sessionId: "c2s55a",
     });
   });
 
   test("user-deleted event", () => {
-    expect(eventOf("event-user-deleted.xml").event).toEqual({ type: "user-deleted", now: CTX.now, user: "alice" });
+    expect(eventOf("event-user-deleted.xml").event).toEqual({ type: "user-deleted", now: CTX.now, user: "alice@example.com" });
   });
 
   test("a stanza copy without xmlns gets jabber:client (the core reads xmlns attributes)", () => {
@@ -257,8 +257,8 @@ describe("offline-pending events (D21) and stanzas the stream parser cut", () =>
     if (r.kind !== "event-batch") throw new Error(JSON.stringify(r));
     expect(r.seq).toBe(4);
     expect(r.events.map((e) => e.type === "offline-pending" && [e.user, e.count, e.latestAt, e.lastPushAt, e.copy !== null])).toEqual([
-      ["alice", 3, 1700000000000, null, true],
-      ["bob", 1, 1700000001000, null, false],
+      ["alice@example.com", 3, 1700000000000, null, true],
+      ["bob@example.com", 1, 1700000001000, null, false],
     ]);
   });
 
@@ -284,8 +284,8 @@ describe("client requests (bridge-protocol.md §3)", () => {
     if (e.type !== "enable") throw new Error(e.type);
     expect(e.now).toBe(CTX.now);
     expect(e.req).toEqual({
-      requestId: "b17",
-      session: { user: "alice", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1" },
+      requestId: "b17@example.com", // the bridge iq id and the host it came from
+      session: { user: "alice@example.com", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1" },
       lang: "en",
     });
     expect(e.element.name).toBe("enable");
@@ -299,7 +299,7 @@ describe("client requests (bridge-protocol.md §3)", () => {
   test("disable request without client-id or xml:lang", () => {
     const r = inbound(fixture("request-disable.xml"));
     if (r.kind !== "request" || r.event.type !== "disable") throw new Error(JSON.stringify(r));
-    expect(r.event.req.requestId).toBe("b18");
+    expect(r.event.req.requestId).toBe("b18@example.com");
     expect(r.event.req.session.clientId).toBeNull();
     expect(r.event.req.lang).toBeNull();
     expect(r.event.element.attrs.jid).toBe("push.app");
@@ -443,9 +443,9 @@ describe("replies to our commands", () => {
       first: 17,
       unclean: true,
       sessions: [
-        { user: "alice", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1", bound: "push.app<n1", hibernating: true },
-        { user: "alice", sessionId: "c2s55b", fullJid: "alice@example.com/desktop", clientId: null, bound: null, hibernating: false },
-        { user: "bob", sessionId: "c2s60", fullJid: "bob@example.com/tablet", clientId: null, bound: null, hibernating: false },
+        { user: "alice@example.com", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1", bound: "push.app<n1", hibernating: true },
+        { user: "alice@example.com", sessionId: "c2s55b", fullJid: "alice@example.com/desktop", clientId: null, bound: null, hibernating: false },
+        { user: "bob@example.com", sessionId: "c2s60", fullJid: "bob@example.com/tablet", clientId: null, bound: null, hibernating: false },
       ],
       known: ["p7", "p9"],
     });

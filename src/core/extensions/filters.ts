@@ -85,7 +85,8 @@ export function filterReason(draft: Readonly<PushDraft>, host: string): string |
   const message = draft.stanza.name === "message" ? unwrapCarbon(draft.stanza).message : draft.stanza;
   const sender = bareOf(message.attrs.from);
   if (sender === null) return null;
-  const own = `${draft.registration.user}@${host}`.toLowerCase();
+  const user = draft.registration.user;
+  const own = (user.includes("@") ? user : `${user}@${host}`).toLowerCase();
   // E3.1: the server said the sender is no subscribed contact; unknown (undefined) lets it through.
   if (filters.ignoreUnknown && draft.contact === false && sender !== own) return "unknown sender";
   if (filters.muted.includes(sender)) return "muted";

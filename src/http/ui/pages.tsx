@@ -83,7 +83,7 @@ function SearchBox(props: { q?: string }) {
   return (
     <form method="get" action="/ui/users" role="search">
       <label>
-        User <input type="search" name="q" id="q" value={props.q ?? ""} placeholder="local part or prefix" />
+        User <input type="search" name="q" id="q" value={props.q ?? ""} placeholder="user@host, or a local part prefix" />
       </label>{" "}
       <button type="submit" id="search">
         Search

@@ -19,7 +19,9 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import pkg from "../../../package.json" with { type: "json" };
 import { tokensEqual } from "../auth.ts";
 import type { AdminDeps, Readiness } from "../deps.ts";
+import { hostsOf } from "../api.ts";
 import { parseUser } from "../params.ts";
+import { localOf } from "../../store/user-key.ts";
 import { isEmptyView } from "../user-json.ts";
 import { parseUsersQuery } from "../user-params.ts";
 import { sameOrigin } from "./origin.ts";
@@ -104,26 +106,31 @@ export function createUi(deps: AdminDeps, opts: { sessions?: UiSessions; now?: (
 
   ui.get("/users", async (c) => {
     const q = c.req.query("q") ?? "";
-    const parsed = parseUsersQuery({ prefix: q.includes("@") ? q.slice(0, q.indexOf("@")) : q, after: c.req.query("after"), limit: "50" });
+    // "alice" searches every host; "alice@b.example" that host only (issue 13).
+    const at = q.lastIndexOf("@");
+    const parsed = parseUsersQuery(
+      { prefix: at < 0 ? q : q.slice(0, at), host: at < 0 ? undefined : q.slice(at + 1), after: c.req.query("after"), limit: "50" },
+      hostsOf(deps),
+    );
     if (!parsed.ok || deps.listUsers === undefined) {
       return c.html(<UsersPageView csrf={csrfOf(c)} q={q} page={{ users: [], next: null }} />, parsed.ok ? 404 : 400);
     }
     const page = await deps.listUsers(parsed.value);
     // A search for one exact user goes straight to that user.
-    if (q !== "" && page.users.length === 1 && page.users[0] === parsed.value.prefix) {
-      return c.redirect(`/ui/users/${encodeURIComponent(page.users[0])}`, 303);
+    if (q !== "" && page.users.length === 1 && localOf(page.users[0]!) === parsed.value.prefix) {
+      return c.redirect(`/ui/users/${encodeURIComponent(page.users[0]!)}`, 303);
     }
     return c.html(<UsersPageView csrf={csrfOf(c)} q={q} page={page} />);
   });
 
   ui.get("/users/:user", async (c) => {
     const raw = c.req.param("user");
-    const user = parseUser(raw, deps.host);
+    const user = parseUser(raw, hostsOf(deps));
     if (!user.ok || deps.userView === undefined) {
       return c.html(<UserPage csrf={csrfOf(c)} jid={raw} view={null} error={user.ok ? "not available" : user.error} now={now()} />, user.ok ? 404 : 400);
     }
     const view = await deps.userView(user.value, { limit: 20 });
-    const jid = `${user.value}@${deps.host}`;
+    const jid = user.value;
     if (isEmptyView(view)) {
       return c.html(<UserPage csrf={csrfOf(c)} jid={jid} view={null} error={`Nothing known about ${jid}: no registrations, pushes, removals or sessions.`} now={now()} />, 404);
     }
