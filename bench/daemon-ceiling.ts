@@ -19,7 +19,7 @@ import { parseInbound } from "../src/xmpp/parse-bridge.ts";
 import { createStreamParser } from "../src/xmpp/stream-parser.ts";
 import { startDaemonProcess, ROOT } from "./lib/daemon-process.ts";
 import { seedStore } from "./lib/seed.ts";
-import { cpuSeconds, fmtInt, fmtMs, hasTaskset, percentile, pinSelf, result, rssMiB } from "./lib/stats.ts";
+import { cpuSeconds, fmtInt, fmtMs, hasTaskset, percentile, pinSelf, result, roundsText, rssByMapping, rssMiB } from "./lib/stats.ts";
 import { BENCH_XMPP, daemonEnvFor, offlineEvent, startSyntheticBridge } from "./lib/synthetic-bridge.ts";
 import { createWriter } from "./lib/writer.ts";
 
@@ -119,6 +119,11 @@ try {
         `events acked ${fmtInt(round.ackedPerS)}/s; ok recorded ${fmtInt(round.ok)} = ${fmtInt(round.okPerS)}/s; ` +
         `CPU ${round.cpu.toFixed(2)} s = ${fmtInt(round.perCpuSecond)} pushes per CPU-second; RSS ${round.rss.toFixed(0)} MiB`,
     );
+    console.log(`  daemon memory by mapping: ${await rssByMapping(daemon.pid)}`);
+    if (process.env.BENCH_DAEMON_HEAP_PROBE === "1") {
+      daemon.proc.kill("SIGUSR2"); // bench/lib/heap-probe.ts: full GC, then heap figures to $BENCH_HEAP_OUT
+      await Bun.sleep(3000);
+    }
     if (round.ok < round.pushes) {
       console.log(`WARNING: only ${round.ok} of ${round.pushes} publishes recorded ok`);
       exitCode = 1;
@@ -127,6 +132,7 @@ try {
   const median = [...rounds].sort((a, b) => a.publishesPerS - b.publishesPerS)[Math.floor((rounds.length - 1) / 2)]!;
   const range = (f: (x: Round) => number) => `${fmtInt(Math.min(...rounds.map(f)))}–${fmtInt(Math.max(...rounds.map(f)))}`;
   console.log(`median of ${rounds.length} round(s): ${fmtInt(median.publishesPerS)} publishes/s (range ${range((x) => x.publishesPerS)}), ${fmtInt(median.perCpuSecond)} pushes per CPU-second (range ${range((x) => x.perCpuSecond)})`);
+  console.log(`publishes/s per round: ${roundsText(rounds.map((x) => x.publishesPerS), fmtInt)}; pushes per CPU-second: ${roundsText(rounds.map((x) => x.perCpuSecond), fmtInt)}`);
   result("daemon.publishes_per_s", median.publishesPerS, "publishes/s (received by the bridge; median round)");
   result("daemon.events_acked_per_s", median.ackedPerS, "events/s (acked by the daemon)");
   result("daemon.pushes_ok_per_s", median.okPerS, "pushes/s (publish-result processed, outcome ok)");

@@ -25,7 +25,7 @@ import { startClient } from "../test/helpers/xmpp-client.ts";
 import { disposeProsody, startProsody, type ProsodyInstance } from "../test/helpers/prosody.ts";
 import { connectSender, type C2sSender } from "./lib/c2s-sender.ts";
 import { startDaemonProcess, type DaemonProcess } from "./lib/daemon-process.ts";
-import { cpuSeconds, fmtInt, fmtMs, percentile, result } from "./lib/stats.ts";
+import { cpuSeconds, fmtInt, fmtMs, percentile, result, roundsText } from "./lib/stats.ts";
 
 const MESSAGES = Number(process.argv[2] ?? 10_000);
 const USERS = Number(process.argv[3] ?? 20);
@@ -65,12 +65,18 @@ const ALL_SYSTEMS = ["no-push", "daemon", "mod_cloud_notify"] as const;
 // BENCH_SYSTEMS=daemon,mod_cloud_notify runs a subset (for quick experiments).
 const SYSTEMS = ALL_SYSTEMS.filter((s) => (process.env.BENCH_SYSTEMS ?? ALL_SYSTEMS.join(",")).split(",").includes(s));
 const pushSystems = SYSTEMS.filter((s): s is "daemon" | "mod_cloud_notify" => s !== "no-push");
-const order: System[] = SYSTEMS.includes("no-push") ? ["no-push"] : [];
-for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 === 0 ? pushSystems : [...pushSystems].reverse()));
+// Every round: the baseline first (it is what the other two add to), then both systems, alternating which goes first.
+const order: System[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  if (SYSTEMS.includes("no-push")) order.push("no-push");
+  order.push(...(r % 2 === 0 ? pushSystems : [...pushSystems].reverse()));
+}
+const baseline: Array<{ perS: number; prosodyUs: number }> = [];
 for (const system of order) {
   try {
     const run = await runSystem(system);
     if (system !== "no-push") runs[system].push(run);
+    else baseline.push({ perS: run.flood.messages / run.flood.seconds, prosodyUs: run.prosodyUs });
   } catch (err) {
     console.error(`${system}: ${err instanceof Error ? err.stack : err}`);
     exitCode = 1;
@@ -78,15 +84,24 @@ for (const system of order) {
 }
 
 const thr = (p: Phase) => p.publishes / p.seconds;
+if (baseline.length > 0) {
+  console.log(`no-push, ${baseline.length} round(s):`);
+  console.log(`  messages/s stored: ${roundsText(baseline.map((b) => b.perS), fmtInt)}`);
+  console.log(`  Prosody µs/message: ${roundsText(baseline.map((b) => b.prosodyUs), fmtInt)}`);
+  result("e2e.no_push.messages_per_s", Math.round(percentile(baseline.map((b) => b.perS), 0.5)), "messages/s (median)");
+  result("e2e.no_push.prosody_us_per_message", Math.round(percentile(baseline.map((b) => b.prosodyUs), 0.5)), "µs CPU (median)");
+}
 const p99 = (p: Phase) => percentile(p.latencies, 0.99);
 const median = (xs: number[]) => percentile(xs, 0.5);
 for (const [system, list] of Object.entries(runs)) {
   if (list.length === 0) continue;
   const key = system === "daemon" ? "daemon" : "cloud_notify";
-  console.log(
-    `${system}, ${list.length} round(s): flood ${list.map((x) => fmtInt(thr(x.flood))).join(" / ")} publishes/s; ` +
-      `Prosody ${list.map((x) => fmtInt(x.prosodyUs)).join(" / ")} µs/message; paced p99 ${list.map((x) => fmtMs(p99(x.paced))).join(" / ")}`,
-  );
+  console.log(`${system}, ${list.length} round(s):`);
+  console.log(`  flood publishes/s: ${roundsText(list.map((x) => thr(x.flood)), fmtInt)}`);
+  console.log(`  Prosody µs/message (flood): ${roundsText(list.map((x) => x.prosodyUs), fmtInt)}`);
+  if (system === "daemon") console.log(`  daemon µs/message (flood): ${roundsText(list.map((x) => x.daemonUs), fmtInt)}`);
+  console.log(`  paced p50 / p99: ${roundsText(list.map((x) => percentile(x.paced.latencies, 0.5)), fmtMs)}; ${roundsText(list.map((x) => p99(x.paced)), fmtMs)}`);
+  console.log(`  flood p50 / p99: ${roundsText(list.map((x) => percentile(x.flood.latencies, 0.5)), fmtMs)}; ${roundsText(list.map((x) => p99(x.flood)), fmtMs)}`);
   result(`e2e.${key}.prosody_us_per_message`, Math.round(median(list.map((x) => x.prosodyUs))), "µs CPU (median)");
   if (system === "daemon") result(`e2e.${key}.daemon_us_per_message`, Math.round(median(list.map((x) => x.daemonUs))), "µs CPU (median)");
   result(`e2e.${key}.flood_publishes_per_s`, Math.round(median(list.map((x) => thr(x.flood)))), "publishes/s (median)");
@@ -99,7 +114,7 @@ const pairs = Math.min(runs.daemon.length, runs.mod_cloud_notify.length);
 if (pairs > 0) {
   const ratios = (f: (p: Run) => number) => Array.from({ length: pairs }, (_, i) => f(runs.daemon[i]!) / f(runs.mod_cloud_notify[i]!));
   const report = (name: string, values: number[], unit: string) => {
-    console.log(`${name} per round: ${values.map((v) => v.toFixed(2)).join(", ")}`);
+    console.log(`${name} per round: ${roundsText(values)}`);
     result(name, median(values), unit);
   };
   report("e2e.throughput_ratio", ratios((x) => thr(x.flood)), "× (daemon / mod_cloud_notify, flood; median round)");
@@ -189,9 +204,8 @@ async function runSystem(system: System): Promise<Run> {
       const secs = (performance.now() - t0) / 1000;
       const cpu = (await cpuSeconds(prosodyPid)) - cpu0;
       console.log(`no-push: Prosody stored ${fmtInt(MESSAGES)} offline messages in ${secs.toFixed(2)} s → ${fmtInt(MESSAGES / secs)} msg/s; Prosody CPU ${cpu.toFixed(2)} s (${((cpu / MESSAGES) * 1e6).toFixed(0)} µs/message)`);
-      result("e2e.no_push.messages_per_s", Math.round(MESSAGES / secs), "messages/s");
-      result("e2e.no_push.prosody_us_per_message", Math.round((cpu / MESSAGES) * 1e6), "µs CPU");
-      return { paced: emptyPhase(), flood: emptyPhase(), prosodyUs: (cpu / MESSAGES) * 1e6, daemonUs: 0 };
+      const flood = { ...emptyPhase(), messages: MESSAGES, seconds: secs };
+      return { paced: emptyPhase(), flood, prosodyUs: (cpu / MESSAGES) * 1e6, daemonUs: 0 };
     }
     async function waitPublishes(want: number, timeoutMs: number): Promise<void> {
       const deadline = performance.now() + timeoutMs;

@@ -9,12 +9,13 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 export const ROOT = resolve(import.meta.dir, "../..");
-export const BINARY = join(ROOT, "dist/cloud-notifyd");
+/** BENCH_BINARY=PATH runs that build instead of dist/cloud-notifyd (built there when missing). */
+export const BINARY = process.env.BENCH_BINARY ?? join(ROOT, "dist/cloud-notifyd");
 
 export async function ensureBinary(): Promise<void> {
   if (existsSync(BINARY)) return;
-  const proc = Bun.spawn([process.execPath, "run", "build.ts"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
-  if ((await proc.exited) !== 0 || !existsSync(BINARY)) throw new Error("Cannot build dist/cloud-notifyd");
+  const proc = Bun.spawn([process.execPath, "run", "build.ts", `--outfile=${BINARY}`], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
+  if ((await proc.exited) !== 0 || !existsSync(BINARY)) throw new Error(`Cannot build ${BINARY}`);
 }
 
 export async function freePort(): Promise<number> {
@@ -52,11 +53,19 @@ export async function startDaemonProcess(opts: {
     CLOUD_NOTIFYD_ADMIN_PORT: String(adminPort),
     CLOUD_NOTIFYD_DATA_DIR: dataDir,
     CLOUD_NOTIFYD_LOG_LEVEL: "info",
+    // As contrib/systemd/cloud-notifyd.service runs it (BENCH_DAEMON_ENV="BUN_JSC_forceRAMSize=0" for JSC's own sizing).
+    BUN_JSC_forceRAMSize: "134217728",
+    ...(process.env.BENCH_HEAP_OUT ? { BENCH_HEAP_OUT: process.env.BENCH_HEAP_OUT } : {}),
     ...opts.env,
+    // BENCH_DAEMON_ENV="NAME=value NAME2=value2": extra variables for the daemon (e.g. allocator or JSC options).
+    ...Object.fromEntries((process.env.BENCH_DAEMON_ENV ?? "").split(" ").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
   };
   // BENCH_DAEMON_FROM_SOURCE="--cpu-prof --cpu-prof-dir=/tmp/prof" runs src/main.ts under bun with those flags (profiling).
   const fromSource = process.env.BENCH_DAEMON_FROM_SOURCE;
-  const command = fromSource !== undefined ? [process.execPath, ...fromSource.split(" ").filter(Boolean), join(ROOT, "src/main.ts")] : [BINARY];
+  // BENCH_DAEMON_HEAP_PROBE=1 runs src/main.ts through bench/lib/heap-probe.ts (heap figures on SIGUSR2, see there).
+  const probe = process.env.BENCH_DAEMON_HEAP_PROBE === "1";
+  const entry = join(ROOT, probe ? "bench/lib/heap-probe.ts" : "src/main.ts");
+  const command = fromSource !== undefined || probe ? [process.execPath, ...(fromSource ?? "").split(" ").filter(Boolean), entry] : [BINARY];
   const argv = opts.cpu !== undefined && Bun.which("taskset") !== null ? ["taskset", "-c", String(opts.cpu), ...command] : command;
   const proc = Bun.spawn(argv, { env, stdout: "pipe", stderr: "pipe" });
   let text = "";

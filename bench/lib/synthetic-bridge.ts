@@ -186,8 +186,10 @@ export function startSyntheticBridge(opts: SyntheticBridgeOptions): SyntheticBri
         const helloAt = stanza.indexOf("<hello");
         if (helloAt > 0) {
           const id = attrOf(stanza, "id") ?? "";
+          // Answers for whichever host the daemon greets: one synthetic bridge plays every VirtualHost.
+          const helloHost = attrOf(stanza, "to") ?? host;
           out.push(
-            `<iq type='result' from='${host}' to='${componentDomain}' id='${escapeAttr(id)}'>` +
+            `<iq type='result' from='${escapeAttr(helloHost)}' to='${componentDomain}' id='${escapeAttr(id)}'>` +
               `<hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' server='synthetic bridge' epoch='${epoch}' dropped='0'/></iq>`,
           );
           queueMicrotask(resolveReady);

@@ -46,5 +46,21 @@ end
 -- The hook is per Lua thread and inherited by coroutines created later: set it from a timer,
 -- which runs on the main loop's thread, so that every session's async runner inherits it.
 module:add_timer(0.5, function() debug.sethook(sample, "", 4999); end);
-module:add_timer(1, function() dump(); return 1; end);
+-- A file named $BENCH_PROFILE_OUT.reset (made by bench/prosody-cost.ts at the start of its phase)
+-- clears the counts, so that a dump holds that phase only.
+-- With BENCH_PROFILE_ON_REQUEST=1 the counts are written only when a file $BENCH_PROFILE_OUT.dump
+-- appears (removed once written), so that an idle server does no work every second.
+local out_file = os.getenv("BENCH_PROFILE_OUT") or "/tmp/prosody-profile.txt";
+local reset_file, dump_file = out_file .. ".reset", out_file .. ".dump";
+local on_request = os.getenv("BENCH_PROFILE_ON_REQUEST") == "1";
+module:add_timer(1, function()
+	if os.remove(reset_file) then counts, stacks = {}, {}; end
+	if not on_request then
+		dump();
+	elseif io.open(dump_file) then
+		dump();
+		os.remove(dump_file);
+	end
+	return 1;
+end);
 module:hook_global("server-stopping", dump);
