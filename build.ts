@@ -23,4 +23,3 @@ if (!result.success) {
 }
 chmodSync(outfile, 0o755);
 console.log(`built ${outfile} (${(statSync(outfile).size / 1048576).toFixed(1)} MiB)`);
-export {};

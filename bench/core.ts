@@ -43,8 +43,20 @@ function copy(): StanzaCopy {
 
 function reg(user: string, node: string): Registration {
   return {
-    user, identifier: `${APP}<${node}`, jid: APP, node, includePayload: false, publishOptions: null, clientId: null,
-    resource: null, language: null, createdAt: 0, updatedAt: 0, errorCount: 0, lastError: null, lastErrorAt: null,
+    user,
+    identifier: `${APP}<${node}`,
+    jid: APP,
+    node,
+    includePayload: false,
+    publishOptions: null,
+    clientId: null,
+    resource: null,
+    language: null,
+    createdAt: 0,
+    updatedAt: 0,
+    errorCount: 0,
+    lastError: null,
+    lastErrorAt: null,
   };
 }
 
@@ -76,7 +88,14 @@ function generate(n: number): Event[] {
     else if (roll < 60) events.push({ type: "timer", now, key: `batch/${user}/${sessionId}` });
     else if (roll < 88) events.push({ type: "publish-result", now, publishId: REPLY, from: APP });
     else if (roll < 93) {
-      events.push({ type: "publish-error", now, publishId: REPLY, from: APP, errorType: roll < 90 ? "wait" : "cancel", condition: "item-not-found" });
+      events.push({
+        type: "publish-error",
+        now,
+        publishId: REPLY,
+        from: APP,
+        errorType: roll < 90 ? "wait" : "cancel",
+        condition: "item-not-found",
+      });
     } else if (roll < 97) {
       const element: XmlNode = { name: "enable", attrs: { xmlns: "urn:xmpp:push:0", jid: APP, node: `a${user.slice(4)}` }, children: [] };
       events.push({ type: "enable", now, req: { requestId: `r${now}`, session: ref, lang: null }, element });
@@ -105,7 +124,7 @@ for (let done = 0; done < EVENTS; done += CHUNK) {
 
 function dispatch(events: Event[]): void {
   for (const event of events) {
-      if (event.type === "publish-result" || event.type === "publish-error") event.publishId = pendingIds.pop() ?? "none";
+    if (event.type === "publish-result" || event.type === "publish-error") event.publishId = pendingIds.pop() ?? "none";
     else if (event.type === "store-done") event.opId = lastOp;
     const { actions } = step(state, event);
     actionsOut += actions.length;
@@ -121,6 +140,8 @@ Bun.gc(true);
 const heapMb = process.memoryUsage().heapUsed / 1024 / 1024;
 console.log(`events: ${total} over ${USERS} users in ${seconds.toFixed(2)} s`);
 console.log(`throughput: ${Math.round(total / seconds).toLocaleString("en")} events/s`);
-console.log(`actions: ${actionsOut}; pending publishes: ${state.pending.size}; dedupe entries: ${state.dedupeSize}; cached users: ${state.users.size}`);
+console.log(
+  `actions: ${actionsOut}; pending publishes: ${state.pending.size}; dedupe entries: ${state.dedupeSize}; cached users: ${state.users.size}`,
+);
 console.log(`heapUsed after the run (core state of ${USERS} users): ${heapMb.toFixed(1)} MB`);
 console.log(`mix: ${JSON.stringify(counts)}`);

@@ -35,12 +35,14 @@ const TIMEOUT_MS = 120_000;
 
 const pinned = hasTaskset();
 if (pinned) pinSelf(1);
-console.log(`# daemon ceiling: ${fmtInt(EVENTS)} offline events over ${fmtInt(USERS)} users × ${REGS} registration(s)` +
-  `; window ${WINDOW > 0 ? fmtInt(WINDOW) + " unacked events" : "unbounded"}` +
-  `${pinned ? "; daemon pinned to CPU 0, benchmark driver to CPU 1" : "; not pinned"}`);
+console.log(
+  `# daemon ceiling: ${fmtInt(EVENTS)} offline events over ${fmtInt(USERS)} users × ${REGS} registration(s)` +
+    `; window ${WINDOW > 0 ? fmtInt(WINDOW) + " unacked events" : "unbounded"}` +
+    `${pinned ? "; daemon pinned to CPU 0, benchmark driver to CPU 1" : "; not pinned"}`,
+);
 
 const dataDir = mkdtempSync(join(tmpdir(), "cnd-ceiling-"));
-let t = performance.now();
+const t = performance.now();
 await seedStore(dataDir, USERS, REGS);
 console.log(`seeded ${fmtInt(USERS * REGS)} registrations in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
@@ -79,7 +81,9 @@ try {
     const deadline = started + TIMEOUT_MS;
     while (bridge.counters.publishes < wantPublishes || bridge.counters.ackedSeq < lastSeq) {
       if (performance.now() > deadline) {
-        throw new Error(`Cannot finish the flood: ${bridge.counters.publishes}/${wantPublishes} publishes, acked ${bridge.counters.ackedSeq}/${lastSeq}`);
+        throw new Error(
+          `Cannot finish the flood: ${bridge.counters.publishes}/${wantPublishes} publishes, acked ${bridge.counters.ackedSeq}/${lastSeq}`,
+        );
       }
       await Bun.sleep(1);
     }
@@ -101,12 +105,23 @@ try {
     });
     for (let i = 0; i < 1000; i++) {
       sentAt = performance.now();
-      bridge.send(offlineEvent({ host: HOST, componentDomain: DOMAIN, epoch: bridge.epoch, seq: bridge.nextSeq(), user: `u${msg % USERS}`, msgId: `m${++msg}` }));
+      bridge.send(
+        offlineEvent({
+          host: HOST,
+          componentDomain: DOMAIN,
+          epoch: bridge.epoch,
+          seq: bridge.nextSeq(),
+          user: `u${msg % USERS}`,
+          msgId: `m${++msg}`,
+        }),
+      );
       await Bun.sleep(5);
     }
     await Bun.sleep(100);
     sentAt = 0;
-    console.log(`paced 200 events/s: ${latencies.length} publishes, event → publish p50 ${fmtMs(percentile(latencies, 0.5))}, p99 ${fmtMs(percentile(latencies, 0.99))}`);
+    console.log(
+      `paced 200 events/s: ${latencies.length} publishes, event → publish p50 ${fmtMs(percentile(latencies, 0.5))}, p99 ${fmtMs(percentile(latencies, 0.99))}`,
+    );
     result("daemon.paced_latency_p50", percentile(latencies, 0.5), "ms");
     result("daemon.paced_latency_p99", percentile(latencies, 0.99), "ms");
   }
@@ -131,8 +146,18 @@ try {
   }
   const median = [...rounds].sort((a, b) => a.publishesPerS - b.publishesPerS)[Math.floor((rounds.length - 1) / 2)]!;
   const range = (f: (x: Round) => number) => `${fmtInt(Math.min(...rounds.map(f)))}–${fmtInt(Math.max(...rounds.map(f)))}`;
-  console.log(`median of ${rounds.length} round(s): ${fmtInt(median.publishesPerS)} publishes/s (range ${range((x) => x.publishesPerS)}), ${fmtInt(median.perCpuSecond)} pushes per CPU-second (range ${range((x) => x.perCpuSecond)})`);
-  console.log(`publishes/s per round: ${roundsText(rounds.map((x) => x.publishesPerS), fmtInt)}; pushes per CPU-second: ${roundsText(rounds.map((x) => x.perCpuSecond), fmtInt)}`);
+  console.log(
+    `median of ${rounds.length} round(s): ${fmtInt(median.publishesPerS)} publishes/s (range ${range((x) => x.publishesPerS)}), ${fmtInt(median.perCpuSecond)} pushes per CPU-second (range ${range((x) => x.perCpuSecond)})`,
+  );
+  console.log(
+    `publishes/s per round: ${roundsText(
+      rounds.map((x) => x.publishesPerS),
+      fmtInt,
+    )}; pushes per CPU-second: ${roundsText(
+      rounds.map((x) => x.perCpuSecond),
+      fmtInt,
+    )}`,
+  );
   result("daemon.publishes_per_s", median.publishesPerS, "publishes/s (received by the bridge; median round)");
   result("daemon.events_acked_per_s", median.ackedPerS, "events/s (acked by the daemon)");
   result("daemon.pushes_ok_per_s", median.okPerS, "pushes/s (publish-result processed, outcome ok)");
@@ -258,7 +283,9 @@ async function rawWrite(sample: string): Promise<void> {
   }
   const s = (performance.now() - started) / 1000;
   const total = Number(/BYTES (\d+)/.exec(out)?.[1] ?? 0);
-  console.log(`raw.socket_write: ${fmtInt(count)} publish-as-host stanzas of ${sample.length} bytes (${(total / 1048576).toFixed(1)} MiB) in ${s.toFixed(2)} s`);
+  console.log(
+    `raw.socket_write: ${fmtInt(count)} publish-as-host stanzas of ${sample.length} bytes (${(total / 1048576).toFixed(1)} MiB) in ${s.toFixed(2)} s`,
+  );
   result("raw.socket_write_per_s", Math.round(count / s), "stanzas/s");
   result("raw.socket_write_mib_per_s", total / 1048576 / s, "MiB/s");
   await sink.exited;

@@ -42,9 +42,24 @@ for (let r = 1; r <= ROUNDS; r++) {
   rounds.push(await oneRound());
 }
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] as number;
-console.log(`p50 per round: ${roundsText(rounds.map((x) => x.p50), ms)}`);
-console.log(`p99 per round: ${roundsText(rounds.map((x) => x.p99), ms)}`);
-console.log(`publishes/s per round: ${roundsText(rounds.map((x) => x.perS), (x) => x.toFixed(1))}`);
+console.log(
+  `p50 per round: ${roundsText(
+    rounds.map((x) => x.p50),
+    ms,
+  )}`,
+);
+console.log(
+  `p99 per round: ${roundsText(
+    rounds.map((x) => x.p99),
+    ms,
+  )}`,
+);
+console.log(
+  `publishes/s per round: ${roundsText(
+    rounds.map((x) => x.perS),
+    (x) => x.toFixed(1),
+  )}`,
+);
 result("e2e_latency.p50", med(rounds.map((x) => x.p50)), "ms (median round)");
 result("e2e_latency.p99", med(rounds.map((x) => x.p99)), "ms (median round)");
 
@@ -53,7 +68,10 @@ async function oneRound(): Promise<{ p50: number; p99: number; perS: number }> {
     users: ["alice", "bob"],
     // a debug log line for every stanza would dominate the measurement: warnings only
     prosody: { extraGlobalConfig: `log = { warn = "*stdout" }` },
-    daemonEnv: { CLOUD_NOTIFYD_LOG_LEVEL: "info", ...(process.env.BENCH_PUBLISH_FROM ? { CLOUD_NOTIFYD_PUBLISH_FROM: process.env.BENCH_PUBLISH_FROM } : {}) },
+    daemonEnv: {
+      CLOUD_NOTIFYD_LOG_LEVEL: "info",
+      ...(process.env.BENCH_PUBLISH_FROM ? { CLOUD_NOTIFYD_PUBLISH_FROM: process.env.BENCH_PUBLISH_FROM } : {}),
+    },
   });
   try {
     const phone = await stack.client("alice", "phone");
@@ -99,15 +117,21 @@ async function oneRound(): Promise<{ p50: number; p99: number; perS: number }> {
     console.log(`  p99             ${ms(percentile(latencies, 99))}`);
     console.log(`  max             ${ms(latencies[latencies.length - 1] ?? Number.NaN)}`);
     console.log(`  min             ${ms(latencies[0] ?? Number.NaN)}`);
-    console.log(`  publishes/s     ${((COUNT - 1) / ((last - first) / 1000)).toFixed(1)} (first→last publish), total ${elapsed.toFixed(2)} s`);
+    console.log(
+      `  publishes/s     ${((COUNT - 1) / ((last - first) / 1000)).toFixed(1)} (first→last publish), total ${elapsed.toFixed(2)} s`,
+    );
     if (process.env.BENCH_TIMELINE) {
       const t0 = sent[0]?.at ?? 0;
-      const h = await stack.admin<{ history: Array<{ publishId: string; outcome: string; at: string }> }>("/users/alice/history?limit=1000");
+      const h = await stack.admin<{ history: Array<{ publishId: string; outcome: string; at: string }> }>(
+        "/users/alice/history?limit=1000",
+      );
       const sentAt = new Map(h.body.history.map((r) => [r.publishId, Date.parse(r.at)])); // one row per push, at = when it was sent
       for (let i = 0; i < COUNT; i += Math.max(1, Math.floor(COUNT / 40))) {
         const issued = sentAt.get(publishes[i]?.iq.attrs.id ?? "");
         const daemonAt = issued === undefined ? "?" : `+${(issued - t0).toFixed(0)} ms`;
-        console.log(`    #${i} sent +${((sent[i]?.at ?? 0) - t0).toFixed(0)} ms, daemon ${daemonAt}, published +${((publishes[i]?.wallAt ?? 0) - t0).toFixed(0)} ms`);
+        console.log(
+          `    #${i} sent +${((sent[i]?.at ?? 0) - t0).toFixed(0)} ms, daemon ${daemonAt}, published +${((publishes[i]?.wallAt ?? 0) - t0).toFixed(0)} ms`,
+        );
       }
     }
     console.log(`  p50 by tenth    ${byTenth.join(" ")} ms (first → last tenth of the run)`);

@@ -86,10 +86,38 @@ for (const system of order) {
 const thr = (p: Phase) => p.publishes / p.seconds;
 if (baseline.length > 0) {
   console.log(`no-push, ${baseline.length} round(s):`);
-  console.log(`  messages/s stored: ${roundsText(baseline.map((b) => b.perS), fmtInt)}`);
-  console.log(`  Prosody µs/message: ${roundsText(baseline.map((b) => b.prosodyUs), fmtInt)}`);
-  result("e2e.no_push.messages_per_s", Math.round(percentile(baseline.map((b) => b.perS), 0.5)), "messages/s (median)");
-  result("e2e.no_push.prosody_us_per_message", Math.round(percentile(baseline.map((b) => b.prosodyUs), 0.5)), "µs CPU (median)");
+  console.log(
+    `  messages/s stored: ${roundsText(
+      baseline.map((b) => b.perS),
+      fmtInt,
+    )}`,
+  );
+  console.log(
+    `  Prosody µs/message: ${roundsText(
+      baseline.map((b) => b.prosodyUs),
+      fmtInt,
+    )}`,
+  );
+  result(
+    "e2e.no_push.messages_per_s",
+    Math.round(
+      percentile(
+        baseline.map((b) => b.perS),
+        0.5,
+      ),
+    ),
+    "messages/s (median)",
+  );
+  result(
+    "e2e.no_push.prosody_us_per_message",
+    Math.round(
+      percentile(
+        baseline.map((b) => b.prosodyUs),
+        0.5,
+      ),
+    ),
+    "µs CPU (median)",
+  );
 }
 const p99 = (p: Phase) => percentile(p.latencies, 0.99);
 const median = (xs: number[]) => percentile(xs, 0.5);
@@ -97,11 +125,43 @@ for (const [system, list] of Object.entries(runs)) {
   if (list.length === 0) continue;
   const key = system === "daemon" ? "daemon" : "cloud_notify";
   console.log(`${system}, ${list.length} round(s):`);
-  console.log(`  flood publishes/s: ${roundsText(list.map((x) => thr(x.flood)), fmtInt)}`);
-  console.log(`  Prosody µs/message (flood): ${roundsText(list.map((x) => x.prosodyUs), fmtInt)}`);
-  if (system === "daemon") console.log(`  daemon µs/message (flood): ${roundsText(list.map((x) => x.daemonUs), fmtInt)}`);
-  console.log(`  paced p50 / p99: ${roundsText(list.map((x) => percentile(x.paced.latencies, 0.5)), fmtMs)}; ${roundsText(list.map((x) => p99(x.paced)), fmtMs)}`);
-  console.log(`  flood p50 / p99: ${roundsText(list.map((x) => percentile(x.flood.latencies, 0.5)), fmtMs)}; ${roundsText(list.map((x) => p99(x.flood)), fmtMs)}`);
+  console.log(
+    `  flood publishes/s: ${roundsText(
+      list.map((x) => thr(x.flood)),
+      fmtInt,
+    )}`,
+  );
+  console.log(
+    `  Prosody µs/message (flood): ${roundsText(
+      list.map((x) => x.prosodyUs),
+      fmtInt,
+    )}`,
+  );
+  if (system === "daemon")
+    console.log(
+      `  daemon µs/message (flood): ${roundsText(
+        list.map((x) => x.daemonUs),
+        fmtInt,
+      )}`,
+    );
+  console.log(
+    `  paced p50 / p99: ${roundsText(
+      list.map((x) => percentile(x.paced.latencies, 0.5)),
+      fmtMs,
+    )}; ${roundsText(
+      list.map((x) => p99(x.paced)),
+      fmtMs,
+    )}`,
+  );
+  console.log(
+    `  flood p50 / p99: ${roundsText(
+      list.map((x) => percentile(x.flood.latencies, 0.5)),
+      fmtMs,
+    )}; ${roundsText(
+      list.map((x) => p99(x.flood)),
+      fmtMs,
+    )}`,
+  );
   result(`e2e.${key}.prosody_us_per_message`, Math.round(median(list.map((x) => x.prosodyUs))), "µs CPU (median)");
   if (system === "daemon") result(`e2e.${key}.daemon_us_per_message`, Math.round(median(list.map((x) => x.daemonUs))), "µs CPU (median)");
   result(`e2e.${key}.flood_publishes_per_s`, Math.round(median(list.map((x) => thr(x.flood)))), "publishes/s (median)");
@@ -117,14 +177,28 @@ if (pairs > 0) {
     console.log(`${name} per round: ${roundsText(values)}`);
     result(name, median(values), unit);
   };
-  report("e2e.throughput_ratio", ratios((x) => thr(x.flood)), "× (daemon / mod_cloud_notify, flood; median round)");
-  report("e2e.p99_ratio_paced", ratios((x) => p99(x.paced)), `× (daemon / mod_cloud_notify, ${RATE} msg/s; median round)`);
-  report("e2e.p99_ratio_flood", ratios((x) => p99(x.flood)), "× (daemon / mod_cloud_notify, flood; median round)");
+  report(
+    "e2e.throughput_ratio",
+    ratios((x) => thr(x.flood)),
+    "× (daemon / mod_cloud_notify, flood; median round)",
+  );
+  report(
+    "e2e.p99_ratio_paced",
+    ratios((x) => p99(x.paced)),
+    `× (daemon / mod_cloud_notify, ${RATE} msg/s; median round)`,
+  );
+  report(
+    "e2e.p99_ratio_flood",
+    ratios((x) => p99(x.flood)),
+    "× (daemon / mod_cloud_notify, flood; median round)",
+  );
 }
 process.exit(exitCode);
 
 async function runSystem(system: System): Promise<Run> {
-  console.log(`# ${system}: ${fmtInt(MESSAGES)} messages to ${USERS} offline users from ${SENDERS} raw c2s senders; paced phase ${RATE} msg/s for ${PACED_SECONDS} s`);
+  console.log(
+    `# ${system}: ${fmtInt(MESSAGES)} messages to ${USERS} offline users from ${SENDERS} raw c2s senders; paced phase ${RATE} msg/s for ${PACED_SECONDS} s`,
+  );
   const logDir = mkdtempSync(join(tmpdir(), "cnd-e2e-log-"));
   const prosody = await startProsody({
     componentSecret: SECRET,
@@ -197,13 +271,17 @@ async function runSystem(system: System): Promise<Run> {
       await pingAll(senders, prosody.host, "warm");
       const cpu0 = await cpuSeconds(prosodyPid);
       const t0 = performance.now();
-      await Promise.all(senders.map(async (sender, s) => {
-        for (let i = s; i < MESSAGES; i += SENDERS) await sendOne(sender, i % USERS);
-      }));
+      await Promise.all(
+        senders.map(async (sender, s) => {
+          for (let i = s; i < MESSAGES; i += SENDERS) await sendOne(sender, i % USERS);
+        }),
+      );
       await pingAll(senders, prosody.host, "done");
       const secs = (performance.now() - t0) / 1000;
       const cpu = (await cpuSeconds(prosodyPid)) - cpu0;
-      console.log(`no-push: Prosody stored ${fmtInt(MESSAGES)} offline messages in ${secs.toFixed(2)} s → ${fmtInt(MESSAGES / secs)} msg/s; Prosody CPU ${cpu.toFixed(2)} s (${((cpu / MESSAGES) * 1e6).toFixed(0)} µs/message)`);
+      console.log(
+        `no-push: Prosody stored ${fmtInt(MESSAGES)} offline messages in ${secs.toFixed(2)} s → ${fmtInt(MESSAGES / secs)} msg/s; Prosody CPU ${cpu.toFixed(2)} s (${((cpu / MESSAGES) * 1e6).toFixed(0)} µs/message)`,
+      );
       const flood = { ...emptyPhase(), messages: MESSAGES, seconds: secs };
       return { paced: emptyPhase(), flood, prosodyUs: (cpu / MESSAGES) * 1e6, daemonUs: 0 };
     }
@@ -257,7 +335,10 @@ async function runSystem(system: System): Promise<Run> {
     await Bun.sleep(200);
     const late = extra;
 
-    for (const [name, p] of [["paced", paced], ["flood", flood]] as const) {
+    for (const [name, p] of [
+      ["paced", paced],
+      ["flood", flood],
+    ] as const) {
       console.log(
         `${system} ${name}: ${fmtInt(p.publishes)} publishes for ${fmtInt(p.messages)} messages in ${p.seconds.toFixed(2)} s → ` +
           `${fmtInt(p.publishes / p.seconds)} publishes/s; latency p50 ${fmtMs(percentile(p.latencies, 0.5))}, p99 ${fmtMs(percentile(p.latencies, 0.99))}` +
@@ -332,9 +413,19 @@ async function enableAll(prosody: ProsodyInstance): Promise<void> {
   for (let i = 0; i < names.length; i += BATCH) {
     await Promise.all(
       names.slice(i, i + BATCH).map(async (name) => {
-        const client = await startClient({ jid: `${name}@${prosody.host}`, password: PASSWORD, port: prosody.c2sPort, sm: false, presence: false });
+        const client = await startClient({
+          jid: `${name}@${prosody.host}`,
+          password: PASSWORD,
+          port: prosody.c2sPort,
+          sm: false,
+          presence: false,
+        });
         try {
-          const reply = await client.iq(`<iq type='set' id='en-${name}'><enable xmlns='${NS_PUSH}' jid='app.localhost' node='${name}'/></iq>`, `en-${name}`, 15_000);
+          const reply = await client.iq(
+            `<iq type='set' id='en-${name}'><enable xmlns='${NS_PUSH}' jid='app.localhost' node='${name}'/></iq>`,
+            `en-${name}`,
+            15_000,
+          );
           if (reply.type !== "result") throw new Error(`Cannot enable push for ${name}: ${String(reply.xml)}`);
         } finally {
           await client.quit();

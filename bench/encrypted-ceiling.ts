@@ -35,7 +35,9 @@ for (let i = 0; i < PAIRS; i++) {
   for (const kind of i % 2 === 0 ? (["plain", "encrypted"] as const) : (["encrypted", "plain"] as const)) {
     const r = await ceiling(kind === "encrypted");
     runs[kind].push(r);
-    console.log(`${kind} run ${runs[kind].length}: ${r.get("daemon.publishes_per_s")} publishes/s, ${r.get("daemon.cpu_us_per_push")} µs CPU per push`);
+    console.log(
+      `${kind} run ${runs[kind].length}: ${r.get("daemon.publishes_per_s")} publishes/s, ${r.get("daemon.cpu_us_per_push")} µs CPU per push`,
+    );
   }
 }
 for (const key of ["daemon.publishes_per_s", "daemon.cpu_us_per_push"]) {

@@ -120,7 +120,11 @@ for (const workload of WORKLOADS) {
     if (xs.length === 0) continue;
     const spread = (Math.max(...xs) - Math.min(...xs)) / Math.min(...xs);
     cells.push(`${s} ${fmtInt(median(xs))} (runs ${xs.map(fmtInt).join(" / ")}, spread ${(spread * 100).toFixed(2)} %)`);
-    result(`cost.${VERSION}.${workload}.${s}.instructions_per_message`, Math.round(median(xs)), `instructions (spread ${(spread * 100).toFixed(2)} %)`);
+    result(
+      `cost.${VERSION}.${workload}.${s}.instructions_per_message`,
+      Math.round(median(xs)),
+      `instructions (spread ${(spread * 100).toFixed(2)} %)`,
+    );
   }
   console.log(`${workload}: ${cells.join("; ")}`);
   const base = per("none");
@@ -130,13 +134,15 @@ for (const workload of WORKLOADS) {
     const ratios = Array.from({ length: Math.min(base.length, a.length, b.length) }, (_, i) => (a[i]! - base[i]!) / (b[i]! - base[i]!));
     console.log(
       `${workload}: overhead bridge + daemon ${fmtInt(median(a) - median(base))}, mod_cloud_notify ${fmtInt(median(b) - median(base))} instructions/message; ` +
-        `(a − 0)/(b − 0) = ${(( median(a) - median(base)) / (median(b) - median(base))).toFixed(3)} (per run ${ratios.map((r) => r.toFixed(3)).join(", ")})`,
+        `(a − 0)/(b − 0) = ${((median(a) - median(base)) / (median(b) - median(base))).toFixed(3)} (per run ${ratios.map((r) => r.toFixed(3)).join(", ")})`,
     );
     result(`cost.${VERSION}.${workload}.ratio`, (median(a) - median(base)) / (median(b) - median(base)), "(a − 0)/(b − 0) (target ≤ 0.5)");
   }
   const events = per("bridge");
   if (base.length > 0 && events.length > 0) {
-    console.log(`${workload}: the bridge's events alone (stand-in daemon, no acks, no publishes): ${fmtInt(median(events) - median(base))} instructions/message`);
+    console.log(
+      `${workload}: the bridge's events alone (stand-in daemon, no acks, no publishes): ${fmtInt(median(events) - median(base))} instructions/message`,
+    );
     result(`cost.${VERSION}.${workload}.bridge_events_only`, Math.round(median(events) - median(base)), "instructions/message over none");
   }
   const d = (results[`${workload}/daemon`] ?? []).map((m) => m.daemonUs);
@@ -165,8 +171,14 @@ async function measure(workload: Workload, system: System, run: number): Promise
       ...(system === "cloud_notify" ? ["cloud_notify"] : system !== "none" && BRIDGE_DIR !== undefined ? ["cloud_notifyd"] : []),
       ...(LUA_PROFILE ? ["bench_profile"] : []),
     ],
-    pluginPaths: [...(system !== "none" && system !== "cloud_notify" && BRIDGE_DIR !== undefined ? [BRIDGE_DIR] : []), ...(LUA_PROFILE ? [PROFILE_DIR] : [])],
-    hostConfig: system !== "none" && system !== "cloud_notify" && BRIDGE_DIR !== undefined ? `  cloud_notifyd_component = "push.localhost"` : undefined,
+    pluginPaths: [
+      ...(system !== "none" && system !== "cloud_notify" && BRIDGE_DIR !== undefined ? [BRIDGE_DIR] : []),
+      ...(LUA_PROFILE ? [PROFILE_DIR] : []),
+    ],
+    hostConfig:
+      system !== "none" && system !== "cloud_notify" && BRIDGE_DIR !== undefined
+        ? `  cloud_notifyd_component = "push.localhost"`
+        : undefined,
     extraGlobalConfig: `log = { warn = ${JSON.stringify(join(outDir, "prosody.log"))} }\n`,
     extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
   });
@@ -201,7 +213,9 @@ async function measure(workload: Workload, system: System, run: number): Promise
       // Says hello (protocol 3) so that the bridge sends its events live; never acknowledges them.
       standIn = await connectComponent({ port: prosody.componentPort, domain: prosody.componentDomain, secret: SECRET });
       const reply = await standIn.iq(
-        new Element("iq", { type: "get", from: prosody.componentDomain, to: prosody.host, id: "hello-1" }).c("hello", { xmlns: "urn:cloud-notifyd:bridge:1", version: "3" }).root(),
+        new Element("iq", { type: "get", from: prosody.componentDomain, to: prosody.host, id: "hello-1" })
+          .c("hello", { xmlns: "urn:cloud-notifyd:bridge:1", version: "3" })
+          .root(),
         120_000,
       );
       if (reply.attrs.type !== "result") throw new Error(`Cannot say hello to the bridge: ${reply.toString().slice(0, 200)}`);
@@ -220,7 +234,11 @@ async function measure(workload: Workload, system: System, run: number): Promise
     const pushes = system === "daemon" || system === "cloud_notify";
     async function enablePush(client: C2sSender, user: string): Promise<void> {
       await client.send(`<iq type='set' id='en-${user}'><enable xmlns='${NS_PUSH}' jid='app.localhost' node='${user}'/></iq>`);
-      const reply = await client.waitFor((s) => s.includes(`'en-${user}'`) || s.includes(`"en-${user}"`), `the enable reply for ${user}`, 60_000);
+      const reply = await client.waitFor(
+        (s) => s.includes(`'en-${user}'`) || s.includes(`"en-${user}"`),
+        `the enable reply for ${user}`,
+        60_000,
+      );
       if (!/type=['"]result['"]/.test(reply)) throw new Error(`Cannot enable push for ${user}: ${reply.slice(0, 200)}`);
     }
 
@@ -251,7 +269,9 @@ async function measure(workload: Workload, system: System, run: number): Promise
     let counter = 0;
     async function message(user: string): Promise<void> {
       const n = String(++counter).padStart(6, "0");
-      await sender.send(`<message to='${user}@${prosody.host}' type='chat' id='m${n}'><body>${BODY}</body></message><iq type='get' to='${prosody.host}' id='p${n}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      await sender.send(
+        `<message to='${user}@${prosody.host}' type='chat' id='m${n}'><body>${BODY}</body></message><iq type='get' to='${prosody.host}' id='p${n}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+      );
       await sender.waitFor((s) => s.includes(`'p${n}'`) || s.includes(`"p${n}"`), `the ping reply p${n}`, 60_000);
       await idle(vg, 120);
     }

@@ -49,7 +49,9 @@ const KINDS: Record<string, (n: string) => string> = {
 };
 
 const outRoot = mkdtempSync(join(tmpdir(), "cnd-stanza-cost-"));
-console.log(`# Prosody ${VERSION} + bridge under callgrind: ${COUNT} stanzas of each kind from the daemon's component; dumps in ${outRoot}`);
+console.log(
+  `# Prosody ${VERSION} + bridge under callgrind: ${COUNT} stanzas of each kind from the daemon's component; dumps in ${outRoot}`,
+);
 const prosody = await startProsody({
   version: VERSION,
   componentSecret: SECRET,
@@ -87,7 +89,9 @@ try {
     for (let i = 0; i < COUNT; i++) await send();
     await idle(vg, 2500);
     const { instructions } = await vg.dump();
-    console.log(`${kind}: ${fmtInt(instructions / COUNT)} instructions per stanza (including what it causes: forwarding, the app's result)`);
+    console.log(
+      `${kind}: ${fmtInt(instructions / COUNT)} instructions per stanza (including what it causes: forwarding, the app's result)`,
+    );
     result(`stanza_cost.${VERSION}.${kind}`, Math.round(instructions / COUNT), "instructions");
     control(vg, "off");
   }

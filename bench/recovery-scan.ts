@@ -18,7 +18,16 @@ const N = Number(process.argv[2] ?? 100_000);
 const version = (process.argv[3] ?? "0.12") as ProsodyVersion;
 const PW = "pw";
 
-const p = await startProsody({ version, componentSecret: "scan-secret", bridge: true, users: [["sender", PW], ["seed", PW]], startTimeoutMs: 60000 });
+const p = await startProsody({
+  version,
+  componentSecret: "scan-secret",
+  bridge: true,
+  users: [
+    ["sender", PW],
+    ["seed", PW],
+  ],
+  startTimeoutMs: 60000,
+});
 try {
   const sender = await startClient({ jid: "sender@localhost/s", password: PW, port: p.c2sPort, sm: false });
   sender.command({ cmd: "message", to: "seed@localhost", body: "a typical chat message of some length", id: "seed-1" });

@@ -26,7 +26,9 @@ function sh(cmd: string[]): string {
 }
 
 console.log(`machine: ${cpus().length} CPU(s), ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`);
-console.log(`bun ${Bun.version}; ${sh(["dpkg-query", "-W", "-f", "prosody ${Version}", "prosody"])}; ${sh(["dpkg-query", "-W", "-f", "prosody-modules ${Version}", "prosody-modules"])}`);
+console.log(
+  `bun ${Bun.version}; ${sh(["dpkg-query", "-W", "-f", "prosody ${Version}", "prosody"])}; ${sh(["dpkg-query", "-W", "-f", "prosody-modules ${Version}", "prosody-modules"])}`,
+);
 
 const summary: string[] = [];
 let failed = 0;

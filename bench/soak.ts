@@ -27,7 +27,9 @@ const { host: HOST, componentDomain: DOMAIN, secret: SECRET } = BENCH_XMPP;
 
 const pinned = hasTaskset();
 if (pinned) pinSelf(1);
-console.log(`# soak: ${RATE} offline events/s over ${fmtInt(USERS)} users for ${MINUTES} min; RSS every minute${pinned ? "; daemon on CPU 0, driver on CPU 1" : ""}`);
+console.log(
+  `# soak: ${RATE} offline events/s over ${fmtInt(USERS)} users for ${MINUTES} min; RSS every minute${pinned ? "; daemon on CPU 0, driver on CPU 1" : ""}`,
+);
 const dataDir = mkdtempSync(join(tmpdir(), "cnd-soak-"));
 await seedStore(dataDir, USERS, 1);
 const bridge = startSyntheticBridge({ host: HOST, componentDomain: DOMAIN, secret: SECRET });
@@ -48,14 +50,25 @@ try {
     const parts: string[] = [];
     while (sent < due) {
       sent++;
-      parts.push(offlineEvent({ host: HOST, componentDomain: DOMAIN, epoch: bridge.epoch, seq: bridge.nextSeq(), user: `u${sent % USERS}`, msgId: `s${sent}` }));
+      parts.push(
+        offlineEvent({
+          host: HOST,
+          componentDomain: DOMAIN,
+          epoch: bridge.epoch,
+          seq: bridge.nextSeq(),
+          user: `u${sent % USERS}`,
+          msgId: `s${sent}`,
+        }),
+      );
     }
     if (parts.length > 0) bridge.send(parts.join(""));
     if (performance.now() - started >= nextSample * 60_000) {
       const rss = await rssMiB(daemon.pid);
       samples.push({ minute: nextSample, rss });
       const lag = sent - bridge.counters.publishes;
-      console.log(`minute ${String(nextSample).padStart(3)}: RSS ${rss.toFixed(1)} MiB; ${fmtInt(sent)} events sent, ${fmtInt(bridge.counters.publishes)} publishes, ${fmtInt(lag)} behind`);
+      console.log(
+        `minute ${String(nextSample).padStart(3)}: RSS ${rss.toFixed(1)} MiB; ${fmtInt(sent)} events sent, ${fmtInt(bridge.counters.publishes)} publishes, ${fmtInt(lag)} behind`,
+      );
       nextSample++;
     }
     await Bun.sleep(TICK_MS);

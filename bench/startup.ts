@@ -44,5 +44,7 @@ for (let i = 0; i < runs; i++) {
 }
 times.sort((a, b) => a - b);
 console.log(`binary: ${BINARY} ${(statSync(BINARY).size / 1048576).toFixed(1)} MiB`);
-console.log(`spawn → /healthz 200: median ${times[Math.floor(times.length / 2)]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms (${runs} runs, fresh data dir each)`);
+console.log(
+  `spawn → /healthz 200: median ${times[Math.floor(times.length / 2)]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms (${runs} runs, fresh data dir each)`,
+);
 console.log(`idle RSS 2 s after start: ${idleRss.toFixed(1)} MB`);

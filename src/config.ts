@@ -84,13 +84,24 @@ export interface Config {
   pushRemoveConditions: readonly string[];
 }
 
-export type ConfigResult =
-  | { ok: true; config: Readonly<Config>; warnings: string[] }
-  | { ok: false; error: string };
+export type ConfigResult = { ok: true; config: Readonly<Config>; warnings: string[] } | { ok: false; error: string };
 
 export const ENV_PREFIX = "CLOUD_NOTIFYD_";
 
-type Kind = "text" | "name" | "host-list" | "host-options" | "port" | "positive-int" | "boolean" | "log-level" | "publish-from" | "secret" | "path" | "seconds-list" | "condition-list";
+type Kind =
+  | "text"
+  | "name"
+  | "host-list"
+  | "host-options"
+  | "port"
+  | "positive-int"
+  | "boolean"
+  | "log-level"
+  | "publish-from"
+  | "secret"
+  | "path"
+  | "seconds-list"
+  | "condition-list";
 
 /** Every accepted key, its kind and its default (undefined = no default); the core's defaults are DEFAULT_CORE_CONFIG's. */
 const KEYS = {
@@ -257,11 +268,14 @@ function hostOptionsFrom(raw: Raw | undefined, hosts: readonly string[]): Readon
       fail(`hosts_options names host ${name}, which is not in hosts (${hosts.join(", ")}) (from ${where})${hint}`);
     }
     if (Object.hasOwn(out, host)) fail(`hosts_options gives host ${host} twice (from ${where})`);
-    if (typeof table !== "object" || table === null || Array.isArray(table)) fail(`hosts_options."${name}" must be a table (from ${where})`);
+    if (typeof table !== "object" || table === null || Array.isArray(table))
+      fail(`hosts_options."${name}" must be a table (from ${where})`);
     const options: Partial<HostOptions> = {};
     for (const [key, value] of Object.entries(table as Record<string, unknown>)) {
       if (!(HOST_OPTION_KEYS as readonly string[]).includes(key)) {
-        fail(`${key} cannot be set per host (from ${where}); per-host options: ${HOST_OPTION_KEYS.join(", ")}${didYouMean(key, HOST_OPTION_KEYS)}`);
+        fail(
+          `${key} cannot be set per host (from ${where}); per-host options: ${HOST_OPTION_KEYS.join(", ")}${didYouMean(key, HOST_OPTION_KEYS)}`,
+        );
       }
       const field = camelCase(key) as keyof HostOptions;
       (options as Record<string, Value>)[field] = parse(key as Key, { value, source: where, fromEnv: false });
@@ -428,7 +442,10 @@ export function configForDisplay(config: Readonly<Config>, redactUrl: (url: stri
   for (const key of CONFIG_KEYS) {
     if (key === "hosts_options") {
       shown[key] = Object.fromEntries(
-        Object.entries(config.hostOptions).map(([host, o]) => [host, Object.fromEntries(Object.entries(o).map(([f, v]) => [snakeCase(f), v]))]),
+        Object.entries(config.hostOptions).map(([host, o]) => [
+          host,
+          Object.fromEntries(Object.entries(o).map(([f, v]) => [snakeCase(f), v])),
+        ]),
       );
       continue;
     }
@@ -539,7 +556,10 @@ function parse(key: Key, raw: Raw): Value {
       const list = toList(v, fromEnv);
       const names = list?.map((h) => (typeof h === "string" && /^[^\s@/,]+$/.test(h) ? h.toLowerCase() : null));
       const fits = names !== undefined && names.length >= 1 && names.every((h) => h !== null);
-      if (!fits) return bad('a non-empty list of host names without spaces, \'@\' or \'/\' (e.g. ["a.example", "b.example"]; env: a.example,b.example)');
+      if (!fits)
+        return bad(
+          "a non-empty list of host names without spaces, '@' or '/' (e.g. [\"a.example\", \"b.example\"]; env: a.example,b.example)",
+        );
       const twice = names.find((h, i) => names.indexOf(h) !== i);
       return twice === undefined ? (names as string[]) : bad(`a list of distinct hosts (${twice} is given twice)`);
     }

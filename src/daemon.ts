@@ -44,7 +44,11 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: Readonly<Config>, log: Logger): Promise<Daemon> {
-  const store = await openStore(config.storeUrl, { ...(config.storeAuthToken ? { authToken: config.storeAuthToken } : {}), hosts: config.hosts, log });
+  const store = await openStore(config.storeUrl, {
+    ...(config.storeAuthToken ? { authToken: config.storeAuthToken } : {}),
+    hosts: config.hosts,
+    log,
+  });
   if (!store.integrity.ok) log.error("store failed its integrity check at start", { reason: store.integrity.reason });
   const metrics = createMetrics();
   // Accounts disabled on Prosody 13 stay suspended across a restart (core/users.ts).
@@ -91,7 +95,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
   const systemd = startSystemd({
     log,
     keepalive: (done) => runtime.barrier(done),
-    pending: () => (component === null ? "component_secret not configured" : `${component.state}${component.lastError ? `: ${component.lastError}` : ""}`),
+    pending: () =>
+      component === null ? "component_secret not configured" : `${component.state}${component.lastError ? `: ${component.lastError}` : ""}`,
   });
 
   /** Set while stop() waits for replies to publishes in flight; called when the stream goes offline. */
@@ -192,7 +197,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     async reload(next) {
       const plan = planReload(running, next);
       running = { ...running, logLevel: next.logLevel, adminToken: next.adminToken, componentSecret: next.componentSecret };
-      if (plan.needRestart.length > 0) log.warn("config reloaded: these changes take effect at the next restart", { keys: plan.needRestart.join(",") });
+      if (plan.needRestart.length > 0)
+        log.warn("config reloaded: these changes take effect at the next restart", { keys: plan.needRestart.join(",") });
       if (plan.adminTokenChanged) {
         app = createAdminApp({ ...adminDeps, token: next.adminToken });
         log.info(next.adminToken === null ? "admin token removed: /api/v1 is off" : "admin token changed: the admin page's sessions ended");
@@ -208,7 +214,11 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
         }
       }
       // Field names without "secret"/"token": the logger would redact the value.
-      const changed = [plan.logLevel !== null ? "log_level" : "", plan.componentSecret !== null ? "component_secret" : "", plan.adminTokenChanged ? "admin_token" : ""].filter((k) => k !== "");
+      const changed = [
+        plan.logLevel !== null ? "log_level" : "",
+        plan.componentSecret !== null ? "component_secret" : "",
+        plan.adminTokenChanged ? "admin_token" : "",
+      ].filter((k) => k !== "");
       log.info("config reloaded", { log_level: next.logLevel, applied: changed.length > 0 ? changed.join(",") : "nothing changed" });
     },
     async stop() {

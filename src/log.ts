@@ -156,7 +156,12 @@ interface Limiter {
   flush(all: boolean, sweep?: boolean): void;
 }
 
-function createLimiter(limit: RateLimit, write: (line: string) => void, now: () => Date, setTimer: (fn: () => void, ms: number) => void): Limiter {
+function createLimiter(
+  limit: RateLimit,
+  write: (line: string) => void,
+  now: () => Date,
+  setTimer: (fn: () => void, ms: number) => void,
+): Limiter {
   const windows = new Map<string, Window>();
   /** Earliest end of a window that has suppressed lines (Infinity: none). */
   let nextEnd = Number.POSITIVE_INFINITY;

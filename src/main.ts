@@ -73,7 +73,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   // import-prosody and user check their own arguments (and refuse unknown ones).
-  const badArgs = command === "import-prosody" || command === "user" ? null : checkArgs(command, args[0] === command ? args.slice(1) : args);
+  const badArgs =
+    command === "import-prosody" || command === "user" ? null : checkArgs(command, args[0] === command ? args.slice(1) : args);
   if (badArgs !== null) {
     console.error(`cloud-notifyd: ${badArgs}`);
     return 2;
@@ -95,9 +96,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "migrate") {
     const shownUrl = redactStoreUrl(config.storeUrl);
-    let store;
+    let store: Awaited<ReturnType<typeof openStore>>;
     try {
-      store = await openStore(config.storeUrl, { ...(config.storeAuthToken ? { authToken: config.storeAuthToken } : {}), hosts: config.hosts, log });
+      store = await openStore(config.storeUrl, {
+        ...(config.storeAuthToken ? { authToken: config.storeAuthToken } : {}),
+        hosts: config.hosts,
+        log,
+      });
     } catch (err) {
       console.error(oneLine(err));
       return 1;
@@ -124,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const started = performance.now();
-  let daemon;
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(config, log);
   } catch (err) {
@@ -157,17 +162,19 @@ async function main(argv: string[]): Promise<number> {
     // SIGHUP: re-read the config file, the secret files and the environment (docs/operations.md §2).
     let reloading: Promise<void> = Promise.resolve();
     process.on("SIGHUP", () => {
-      reloading = reloading.then(async () => {
-        if (stopping) return;
-        const next = loadConfig(process.env, argv, { requireSecret: false });
-        if (!next.ok) {
-          log.error("Cannot reload config: keeping the running one", { error: next.error });
-          return;
-        }
-        for (const warning of next.warnings) log.warn(warning);
-        log.setLevel(next.config.logLevel);
-        await daemon.reload(next.config);
-      }).catch((err: unknown) => log.error("Cannot reload config", { error: oneLine(err) }));
+      reloading = reloading
+        .then(async () => {
+          if (stopping) return;
+          const next = loadConfig(process.env, argv, { requireSecret: false });
+          if (!next.ok) {
+            log.error("Cannot reload config: keeping the running one", { error: next.error });
+            return;
+          }
+          for (const warning of next.warnings) log.warn(warning);
+          log.setLevel(next.config.logLevel);
+          await daemon.reload(next.config);
+        })
+        .catch((err: unknown) => log.error("Cannot reload config", { error: oneLine(err) }));
     });
   });
 }

@@ -55,9 +55,7 @@ export interface MetricsOptions {
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-export const LATENCY_BUCKETS: readonly number[] = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-];
+export const LATENCY_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
  * The metric each of the core's counters (`metric` actions) is exposed as: the single mapping.
@@ -90,7 +88,6 @@ type ShellOnlyMetric = "cloud_notifyd_invalid_stanzas_total" | "cloud_notifyd_br
 /** Every metric the daemon exposes: a closed set. */
 export type MetricName = (typeof PRODUCT_METRICS)[number]["name"] | (typeof CORE_METRICS)[CoreMetric] | ShellOnlyMetric;
 
-
 /** The product's metrics, defined by `createMetrics()`. */
 export const PRODUCT_METRICS = [
   {
@@ -116,7 +113,8 @@ export const PRODUCT_METRICS = [
     name: "cloud_notifyd_events_total",
     kind: "counter",
     labelNames: ["type"],
-    help: "Bridge events received, by type." },
+    help: "Bridge events received, by type.",
+  },
   {
     name: "cloud_notifyd_bridge_dropped_events",
     kind: "gauge",
@@ -129,10 +127,16 @@ export const PRODUCT_METRICS = [
     labelNames: ["host"],
     help: "Events the Prosody bridge put aside because the daemon never acknowledged them (D22).",
   },
-  { name: "cloud_notifyd_bridge_refused_events_total", kind: "counter",
-    help: "Bridge events the daemon could not use: acknowledged, logged and dropped (D22)." },
-  { name: "cloud_notifyd_bridge_resyncs_total", kind: "counter",
-    help: "Hellos sent again because the bridge's event sequence had a gap, a jump or an unknown epoch (D22)." },
+  {
+    name: "cloud_notifyd_bridge_refused_events_total",
+    kind: "counter",
+    help: "Bridge events the daemon could not use: acknowledged, logged and dropped (D22).",
+  },
+  {
+    name: "cloud_notifyd_bridge_resyncs_total",
+    kind: "counter",
+    help: "Hellos sent again because the bridge's event sequence had a gap, a jump or an unknown epoch (D22).",
+  },
   {
     name: "cloud_notifyd_component_connected",
     kind: "gauge",
@@ -142,11 +146,13 @@ export const PRODUCT_METRICS = [
     name: "cloud_notifyd_store_errors_total",
     kind: "counter",
     labelNames: ["op"],
-    help: "Failed store operations, by operation." },
+    help: "Failed store operations, by operation.",
+  },
   {
     name: "cloud_notifyd_history_pruned_total",
     kind: "counter",
-    help: "Push history rows deleted for being older than history_retention_days." },
+    help: "Push history rows deleted for being older than history_retention_days.",
+  },
   {
     name: "cloud_notifyd_history_rows_lost_total",
     kind: "counter",
@@ -162,7 +168,8 @@ export const PRODUCT_METRICS = [
     name: "cloud_notifyd_removals_total",
     kind: "counter",
     labelNames: ["reason"],
-    help: "Registrations removed, by reason." },
+    help: "Registrations removed, by reason.",
+  },
   {
     name: "cloud_notifyd_client_requests_total",
     kind: "counter",

@@ -79,7 +79,13 @@ describe("issue 13 hosts_options", () => {
       ]),
     );
     expect(config.hostOptions).toEqual({
-      "b.example": { pushMaxDevices: 2, pushMaxErrors: 3, pushNotificationWithBody: true, pushNotificationWithSender: true, pushNotificationImportantBody: "" },
+      "b.example": {
+        pushMaxDevices: 2,
+        pushMaxErrors: 3,
+        pushNotificationWithBody: true,
+        pushNotificationWithSender: true,
+        pushNotificationImportantBody: "",
+      },
     });
     expect(optionsForHost(config, "b.example")).toEqual({
       pushMaxDevices: 2,
@@ -98,7 +104,15 @@ describe("issue 13 hosts_options", () => {
     // check-config prints them with their TOML names.
     const shown = configForDisplay(config, (u) => u);
     expect(shown.hosts).toEqual(["a.example", "b.example"]);
-    expect(shown.hosts_options).toEqual({ "b.example": { push_max_devices: 2, push_max_errors: 3, push_notification_with_body: true, push_notification_with_sender: true, push_notification_important_body: "" } });
+    expect(shown.hosts_options).toEqual({
+      "b.example": {
+        push_max_devices: 2,
+        push_max_errors: 3,
+        push_notification_with_body: true,
+        push_notification_with_sender: true,
+        push_notification_important_body: "",
+      },
+    });
   });
 
   test("the inline spelling is the same", () => {
@@ -112,7 +126,9 @@ describe("issue 13 hosts_options", () => {
       `Cannot load config: hosts_options names host c.example, which is not in hosts (a.example, b.example) (from ${unknown} [hosts_options."c.example"])`,
     );
     const unquoted = file(`${HOSTS}[hosts_options.b.example]\npush_max_devices = 2\n`);
-    expect(error(loadConfig(SECRET, ["--config", unquoted]))).toEndWith(`a host name with dots must be quoted: [hosts_options."b.example"]`);
+    expect(error(loadConfig(SECRET, ["--config", unquoted]))).toEndWith(
+      `a host name with dots must be quoted: [hosts_options."b.example"]`,
+    );
     const notPerHost = file(`${HOSTS}[hosts_options."b.example"]\npublish_timeout = 2\n`);
     expect(error(loadConfig(SECRET, ["--config", notPerHost]))).toStartWith(
       `Cannot load config: publish_timeout cannot be set per host (from ${notPerHost} [hosts_options."b.example"]); per-host options: push_max_devices,`,
@@ -124,7 +140,9 @@ describe("issue 13 hosts_options", () => {
       `Cannot load config: push_max_devices must be a positive integer, got 0 (from ${bad} [hosts_options."b.example"])`,
     );
     const badBool = file(`${HOSTS}[hosts_options."b.example"]\npush_notification_with_body = "yes"\n`);
-    expect(error(loadConfig(SECRET, ["--config", badBool]))).toStartWith("Cannot load config: push_notification_with_body must be true or false");
+    expect(error(loadConfig(SECRET, ["--config", badBool]))).toStartWith(
+      "Cannot load config: push_notification_with_body must be true or false",
+    );
     expect(error(loadConfig({ ...SECRET, CLOUD_NOTIFYD_HOSTS_OPTIONS: "x" }, []))).toStartWith(
       "Cannot load config: hosts_options can only be set in the config file",
     );

@@ -76,9 +76,7 @@ describe("loadConfig() defaults", () => {
   });
 
   test("store_url defaults to a file under data_dir", () => {
-    expect(ok(loadConfig({ ...SECRET, CLOUD_NOTIFYD_DATA_DIR: "/var/lib/cnd/" }, [])).storeUrl).toBe(
-      "file:/var/lib/cnd/cloud-notifyd.db",
-    );
+    expect(ok(loadConfig({ ...SECRET, CLOUD_NOTIFYD_DATA_DIR: "/var/lib/cnd/" }, [])).storeUrl).toBe("file:/var/lib/cnd/cloud-notifyd.db");
   });
 
   test("a missing component secret is an error naming the key", () => {
@@ -125,9 +123,7 @@ store_url = "libsql://db.internal"
 
   test("loadConfig() accepts --config=PATH and a full Bun.argv", () => {
     const path = file(toml);
-    expect(ok(loadConfig(SECRET, ["/usr/bin/bun", "/srv/cloud-notifyd", "run", `--config=${path}`])).host).toBe(
-      "example.com",
-    );
+    expect(ok(loadConfig(SECRET, ["/usr/bin/bun", "/srv/cloud-notifyd", "run", `--config=${path}`])).host).toBe("example.com");
   });
 
   test("environment variables override the TOML file", () => {
@@ -164,9 +160,7 @@ store_url = "libsql://db.internal"
     ["0", false],
     ["no", false],
   ])("boolean from the environment: %p", (text, expected) => {
-    expect(ok(loadConfig({ ...SECRET, CLOUD_NOTIFYD_PUSH_NOTIFICATION_WITH_SENDER: text }, [])).pushNotificationWithSender).toBe(
-      expected,
-    );
+    expect(ok(loadConfig({ ...SECRET, CLOUD_NOTIFYD_PUSH_NOTIFICATION_WITH_SENDER: text }, [])).pushNotificationWithSender).toBe(expected);
   });
 
   test("D15 publish_from defaults to host and can be set to component", () => {
@@ -303,9 +297,9 @@ describe("loadConfig() errors name the key", () => {
   });
 
   test.each([
-    ["push_max_errors = \"16\"", "push_max_errors must be a positive integer, got \"16\""],
+    ['push_max_errors = "16"', 'push_max_errors must be a positive integer, got "16"'],
     ["push_max_errors = 1.5", "push_max_errors must be a positive integer, got 1.5"],
-    ["push_notification_with_body = \"yes\"", "push_notification_with_body must be true or false, got \"yes\""],
+    ['push_notification_with_body = "yes"', 'push_notification_with_body must be true or false, got "yes"'],
     ["component_port = 70000", "component_port must be a port number (1-65535), got 70000"],
     ["log_level = 3", "log_level must be one of debug, info, warn, error, got 3"],
   ])("TOML %p is refused", (line, message) => {
@@ -315,7 +309,9 @@ describe("loadConfig() errors name the key", () => {
 
   test("an unknown key in the TOML file is an error naming it and the key it resembles", () => {
     const path = file(`host = "a"\npush_max_error = 3\n`);
-    expect(error(loadConfig(SECRET, ["--config", path]))).toBe(`Cannot load config: unknown key push_max_error in ${path} (did you mean push_max_errors?)`);
+    expect(error(loadConfig(SECRET, ["--config", path]))).toBe(
+      `Cannot load config: unknown key push_max_error in ${path} (did you mean push_max_errors?)`,
+    );
     const far = file(`colour = "blue"\n`);
     expect(error(loadConfig(SECRET, ["--config", far]))).toBe(`Cannot load config: unknown key colour in ${far}`);
   });
@@ -336,7 +332,10 @@ describe("loadConfig() errors name the key", () => {
 
   test("any other unknown CLOUD_NOTIFYD_ variable is a warning (the environment is inherited: it may be meant for another program)", () => {
     const result = loadConfig({ ...SECRET, CLOUD_NOTIFYD_TEST_PROSODY: "all" }, []);
-    expect(result).toMatchObject({ ok: true, warnings: ["unknown environment variable CLOUD_NOTIFYD_TEST_PROSODY ignored (not a cloud-notifyd option)"] });
+    expect(result).toMatchObject({
+      ok: true,
+      warnings: ["unknown environment variable CLOUD_NOTIFYD_TEST_PROSODY ignored (not a cloud-notifyd option)"],
+    });
   });
 
   test("an invalid TOML file or a missing one is an error naming the file", () => {
@@ -349,9 +348,7 @@ describe("loadConfig() errors name the key", () => {
   test("--config without a path, or twice, is an error", () => {
     expect(error(loadConfig(SECRET, ["--config"]))).toBe("Cannot load config: --config needs a file path");
     const path = file("");
-    expect(error(loadConfig(SECRET, ["--config", path, "--config", path]))).toBe(
-      "Cannot load config: --config is given more than once",
-    );
+    expect(error(loadConfig(SECRET, ["--config", path, "--config", path]))).toBe("Cannot load config: --config is given more than once");
   });
 
   test("an unsupported store_url is an error naming the key", () => {
@@ -378,8 +375,14 @@ describe("configForDisplay() (check-config)", () => {
     const config = ok(loadConfig({ ...SECRET, CLOUD_NOTIFYD_STORE_URL: "libsql://u:pw-77@db.example.net" }, []));
     const shown = configForDisplay(config, (url) => url.replace("pw-77", "***"));
     expect(Object.keys(shown).slice(0, 5)).toEqual(["config_file", "host", "hosts", "component_domain", "component_host"]);
-    expect(shown).toMatchObject({ component_secret: "(set)", admin_token: "(not set)", store_auth_token: "(not set)", push_max_errors: 16, store_url: "libsql://u:***@db.example.net" });
-    expect(Object.keys(shown).some((k) => /[A-Z]/.test(k) || k.endsWith("_file") && k !== "config_file")).toBe(false);
+    expect(shown).toMatchObject({
+      component_secret: "(set)",
+      admin_token: "(not set)",
+      store_auth_token: "(not set)",
+      push_max_errors: 16,
+      store_url: "libsql://u:***@db.example.net",
+    });
+    expect(Object.keys(shown).some((k) => /[A-Z]/.test(k) || (k.endsWith("_file") && k !== "config_file"))).toBe(false);
     expect(JSON.stringify(shown)).not.toContain("s3cret");
   });
 });

@@ -37,11 +37,15 @@ const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8")) as {
   panels: Panel[];
   templating: { list: Array<{ query: { query: string } }> };
 };
-const rules = (Bun.YAML.parse(readFileSync(RULES, "utf8")) as { groups: Array<{ name: string; rules: Rule[] }> }).groups.flatMap((g) => g.rules);
+const rules = (Bun.YAML.parse(readFileSync(RULES, "utf8")) as { groups: Array<{ name: string; rules: Rule[] }> }).groups.flatMap(
+  (g) => g.rules,
+);
 
 /** Metric names used in a PromQL expression (ours and the process' ones; functions and labels are not). */
 function metricsIn(expr: string): string[] {
-  return [...expr.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((t) => t.startsWith("cloud_notifyd_") || t.startsWith("process_") || t === "up");
+  return [...expr.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)]
+    .map((m) => m[0])
+    .filter((t) => t.startsWith("cloud_notifyd_") || t.startsWith("process_") || t === "up");
 }
 
 function balanced(expr: string): boolean {
@@ -54,7 +58,10 @@ function balanced(expr: string): boolean {
   return stack.length === 0;
 }
 
-const dashboardExprs = [...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)), ...dashboard.templating.list.map((v) => v.query.query)];
+const dashboardExprs = [
+  ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
+  ...dashboard.templating.list.map((v) => v.query.query),
+];
 const ruleExprs = rules.map((r) => r.expr ?? "");
 
 let daemon: Daemon;

@@ -67,9 +67,7 @@ describe("contrib/systemd/cloud-notifyd.service", () => {
   const directives = unit.split("\n").filter((l) => /^[A-Za-z]+=/.test(l));
 
   test("sets only variables the daemon reads, plus the JavaScriptCore heap size (docs/performance.md)", () => {
-    const all = directives
-      .filter((l) => l.startsWith("Environment="))
-      .map((l) => /^Environment=([A-Za-z_]+)=/.exec(l)?.[1] ?? l);
+    const all = directives.filter((l) => l.startsWith("Environment=")).map((l) => /^Environment=([A-Za-z_]+)=/.exec(l)?.[1] ?? l);
     expect(all.filter((n) => n.startsWith("BUN_JSC_"))).toEqual(["BUN_JSC_forceRAMSize"]);
     const names = all.filter((n) => !n.startsWith("BUN_JSC_"));
     expect(names).toEqual([envName("data_dir"), envName("component_secret_file")]);

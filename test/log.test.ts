@@ -33,9 +33,7 @@ describe("createLogger", () => {
   test("writes one logfmt line with ts, level, msg then fields", () => {
     const { lines, logger } = capture();
     logger.info("component online", { domain: "push.localhost", port: 5347, tls: false });
-    expect(lines).toEqual([
-      'ts=2026-11-25T15:00:00.000Z level=info msg="component online" domain=push.localhost port=5347 tls=false',
-    ]);
+    expect(lines).toEqual(['ts=2026-11-25T15:00:00.000Z level=info msg="component online" domain=push.localhost port=5347 tls=false']);
   });
 
   test("drops events below the configured level", () => {
@@ -237,7 +235,7 @@ describe("issue 10 item 2: bounded fields", () => {
 
   test("property: random peer text always gives one bounded logfmt line that reads back as the cut text", () => {
     let seed = 0x10c0ffee;
-    const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     const { lines, logger } = capture();
     const samples: string[] = [];
     for (let i = 0; i < 2000; i++) {
@@ -245,7 +243,14 @@ describe("issue 10 item 2: bounded fields", () => {
       let v = "";
       for (let j = 0; j < len; j++) {
         const r = rnd();
-        v += r < 0.3 ? String.fromCharCode(Math.floor(rnd() * 0x80)) : r < 0.5 ? " \"=\\\n\r\t"[Math.floor(rnd() * 7)] : r < 0.8 ? String.fromCharCode(Math.floor(rnd() * 0x10000)) : String.fromCodePoint(0x10000 + Math.floor(rnd() * 0x100000));
+        v +=
+          r < 0.3
+            ? String.fromCharCode(Math.floor(rnd() * 0x80))
+            : r < 0.5
+              ? ' "=\\\n\r\t'[Math.floor(rnd() * 7)]
+              : r < 0.8
+                ? String.fromCharCode(Math.floor(rnd() * 0x10000))
+                : String.fromCodePoint(0x10000 + Math.floor(rnd() * 0x100000));
       }
       samples.push(v);
       logger.info("m", { v });
@@ -293,7 +298,13 @@ describe("issue 10 item 2: repeated warnings are rate-limited with a count", () 
   test("without the timer, the count line is written by the next event after the window ends", () => {
     const lines: string[] = [];
     const time = fakeTime();
-    const logger = createLogger({ level: "info", write: (l) => lines.push(l), now: time.now, setTimer: () => {}, rateLimit: { max: 1, windowMs: 1000 } });
+    const logger = createLogger({
+      level: "info",
+      write: (l) => lines.push(l),
+      now: time.now,
+      setTimer: () => {},
+      rateLimit: { max: 1, windowMs: 1000 },
+    });
     logger.warn("a");
     logger.warn("a");
     time.advance(5000);
@@ -324,7 +335,13 @@ describe("issue 10 item 2: repeated warnings are rate-limited with a count", () 
     const time = fakeTime();
     const lines: string[] = [];
     const early: Array<() => void> = [];
-    const log2 = createLogger({ level: "warn", write: (l) => lines.push(l), now: time.now, setTimer: (fn) => void early.push(fn), rateLimit: { max: 1, windowMs: 1000 } });
+    const log2 = createLogger({
+      level: "warn",
+      write: (l) => lines.push(l),
+      now: time.now,
+      setTimer: (fn) => void early.push(fn),
+      rateLimit: { max: 1, windowMs: 1000 },
+    });
     log2.warn("w");
     log2.warn("w");
     time.advance(990);

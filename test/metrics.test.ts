@@ -119,8 +119,7 @@ function checkHistogram(f: Family): void {
 }
 
 function sampleValue(fams: Map<string, Family>, family: string, name: string, labels: Record<string, string>) {
-  return fams.get(family)?.samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))
-    ?.value;
+  return fams.get(family)?.samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
 }
 
 // ---- tests ----
@@ -173,7 +172,9 @@ describe("createMetrics", () => {
     const fams = parseExposition(m.render());
     expect(sampleValue(fams, "cloud_notifyd_component_connected", "cloud_notifyd_component_connected", {})).toBe(1);
     expect(sampleValue(fams, "cloud_notifyd_registrations", "cloud_notifyd_registrations", {})).toBe(40);
-    expect(sampleValue(fams, "cloud_notifyd_bridge_dropped_events", "cloud_notifyd_bridge_dropped_events", { host: "example.com" })).toBe(7);
+    expect(sampleValue(fams, "cloud_notifyd_bridge_dropped_events", "cloud_notifyd_bridge_dropped_events", { host: "example.com" })).toBe(
+      7,
+    );
   });
 
   test("observes the latency histogram into cumulative buckets with +Inf, _sum and _count", () => {
@@ -184,8 +185,7 @@ describe("createMetrics", () => {
     const fams = parseExposition(m.render());
     const f = fams.get("cloud_notifyd_publish_latency_seconds") as Family;
     checkHistogram(f);
-    const bucket = (le: string) =>
-      sampleValue(fams, f.name, `${f.name}_bucket`, { le });
+    const bucket = (le: string) => sampleValue(fams, f.name, `${f.name}_bucket`, { le });
     expect(bucket("0.005")).toBe(2); // le is inclusive
     expect(bucket("0.01")).toBe(2);
     expect(bucket("0.25")).toBe(4);

@@ -66,7 +66,7 @@ async function connectOnce(opts: SenderOptions): Promise<C2sSender> {
       received.push(stanza);
       return;
     }
-    if (waiter !== null && waiter.match(stanza)) {
+    if (waiter?.match(stanza)) {
       const w = waiter;
       waiter = null;
       w.resolve(stanza);
@@ -100,7 +100,8 @@ async function connectOnce(opts: SenderOptions): Promise<C2sSender> {
       const timer = setTimeout(() => {
         waiter = null;
         socket.end();
-        const got = inbox.length > 0 ? `received ${inbox.join("").slice(0, 200)}` : closed ? "the connection was closed" : "nothing received";
+        const got =
+          inbox.length > 0 ? `received ${inbox.join("").slice(0, 200)}` : closed ? "the connection was closed" : "nothing received";
         reject(new Error(`Cannot log in ${opts.user}: no ${what} within ${timeoutMs} ms (${got})`));
       }, timeoutMs);
       waiter = {

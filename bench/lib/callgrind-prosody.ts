@@ -67,7 +67,10 @@ export async function startUnderCallgrind(p: ProsodyInstance, outDir: string): P
     ensureVisibleInChroot([VALGRIND_LIB, tmpdir(), outDir]);
     cmd = "/usr/sbin/chroot";
     args = [prosody13Root(), launcher, ...valgrindArgs, "/usr/bin/lua5.4", "/usr/bin/prosody", "-F", "--config", p.configPath];
-    const passOn = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_PROFILE_"))) as Record<string, string>;
+    const passOn = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_PROFILE_"))) as Record<
+      string,
+      string
+    >;
     env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8", VALGRIND_LIB, ...passOn };
   } else {
     cmd = "/usr/bin/valgrind";
@@ -103,7 +106,9 @@ export async function startUnderCallgrind(p: ProsodyInstance, outDir: string): P
       dumps++;
       const until = Date.now() + 30_000;
       for (;;) {
-        const file = readdirSync(outDir).map((f) => join(outDir, f)).find((f) => new RegExp(`callgrind\\.out.*\\.${dumps}$`).test(f));
+        const file = readdirSync(outDir)
+          .map((f) => join(outDir, f))
+          .find((f) => new RegExp(`callgrind\\.out.*\\.${dumps}$`).test(f));
         if (file !== undefined && existsSync(file)) {
           const text = readFileSync(file, "utf8");
           const m = /^(?:summary|totals): (\d+)/m.exec(text.slice(-4096)) ?? /^(?:summary|totals): (\d+)/m.exec(text);
@@ -142,5 +147,5 @@ export function annotate(file: string, limit = 25, inclusive = false): string {
   });
   const lines = (r.stdout ?? "").split("\n");
   const at = lines.findIndex((l) => /file:function/.test(l));
-  return lines.slice(at >= 0 ? at : 0, (at >= 0 ? at : 0) + limit + 2).join("\n");
+  return lines.slice(Math.max(at, 0), Math.max(at, 0) + limit + 2).join("\n");
 }

@@ -58,14 +58,20 @@ export async function startDaemonProcess(opts: {
     ...(process.env.BENCH_HEAP_OUT ? { BENCH_HEAP_OUT: process.env.BENCH_HEAP_OUT } : {}),
     ...opts.env,
     // BENCH_DAEMON_ENV="NAME=value NAME2=value2": extra variables for the daemon (e.g. allocator or JSC options).
-    ...Object.fromEntries((process.env.BENCH_DAEMON_ENV ?? "").split(" ").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
+    ...Object.fromEntries(
+      (process.env.BENCH_DAEMON_ENV ?? "")
+        .split(" ")
+        .filter((kv) => kv.includes("="))
+        .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+    ),
   };
   // BENCH_DAEMON_FROM_SOURCE="--cpu-prof --cpu-prof-dir=/tmp/prof" runs src/main.ts under bun with those flags (profiling).
   const fromSource = process.env.BENCH_DAEMON_FROM_SOURCE;
   // BENCH_DAEMON_HEAP_PROBE=1 runs src/main.ts through bench/lib/heap-probe.ts (heap figures on SIGUSR2, see there).
   const probe = process.env.BENCH_DAEMON_HEAP_PROBE === "1";
   const entry = join(ROOT, probe ? "bench/lib/heap-probe.ts" : "src/main.ts");
-  const command = fromSource !== undefined || probe ? [process.execPath, ...(fromSource ?? "").split(" ").filter(Boolean), entry] : [BINARY];
+  const command =
+    fromSource !== undefined || probe ? [process.execPath, ...(fromSource ?? "").split(" ").filter(Boolean), entry] : [BINARY];
   const argv = opts.cpu !== undefined && Bun.which("taskset") !== null ? ["taskset", "-c", String(opts.cpu), ...command] : command;
   const proc = Bun.spawn(argv, { env, stdout: "pipe", stderr: "pipe" });
   let text = "";

@@ -21,7 +21,9 @@ export function registration(user: string, node: string, now = Date.now()): Regi
     lastError: null,
     lastErrorAt: null,
     // BENCH_ENCRYPTED=1: every registration asked for Tigase encrypted payloads (bench/encrypted-ceiling.ts)
-    ...(process.env.BENCH_ENCRYPTED === "1" ? { encryption: { alg: "aes-128-gcm" as const, key: Buffer.alloc(16, user.length).toString("base64"), maxSize: null } } : {}),
+    ...(process.env.BENCH_ENCRYPTED === "1"
+      ? { encryption: { alg: "aes-128-gcm" as const, key: Buffer.alloc(16, user.length).toString("base64"), maxSize: null } }
+      : {}),
   };
 }
 

@@ -45,7 +45,9 @@ export function hasTaskset(): boolean {
 
 /** Prints a result line in a grep-friendly form: `RESULT name value unit`. */
 export function result(name: string, value: number | string, unit = ""): void {
-  console.log(`RESULT ${name} ${typeof value === "number" ? (Number.isInteger(value) ? value : value.toFixed(2)) : value}${unit ? ` ${unit}` : ""}`);
+  console.log(
+    `RESULT ${name} ${typeof value === "number" ? (Number.isInteger(value) ? value : value.toFixed(2)) : value}${unit ? ` ${unit}` : ""}`,
+  );
 }
 
 /** RSS of a process split by mapping (Linux smaps): `[heap]`, anonymous, and file-backed, in MiB, plus the largest anonymous ones. */
@@ -69,7 +71,10 @@ export async function rssByMapping(pid: number): Promise<string> {
     if (name === "anon") anon.push([size, kb]);
   }
   const parts = [...sums].sort((a, b) => b[1] - a[1]).map(([k, kb]) => `${k} ${(kb / 1024).toFixed(1)}`);
-  const top = anon.sort((a, b) => b[1] - a[1]).slice(0, 6).map(([s, kb]) => `${(kb / 1024).toFixed(0)}/${(s / 1024).toFixed(0)}`);
+  const top = anon
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([s, kb]) => `${(kb / 1024).toFixed(0)}/${(s / 1024).toFixed(0)}`);
   return `${parts.join(", ")} MiB; largest anonymous (rss/size MiB): ${top.join(" ")}`;
 }
 

@@ -131,7 +131,9 @@ export function startSyntheticBridge(opts: SyntheticBridgeOptions): SyntheticBri
     }
     const h = /<handshake>([^<]*)<\/handshake>/.exec(c.head);
     if (h === null) return;
-    const expected = createHash("sha1").update(c.streamId + secret).digest("hex");
+    const expected = createHash("sha1")
+      .update(c.streamId + secret)
+      .digest("hex");
     if (h[1] !== expected) {
       c.writer.write("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
       socket.end();
@@ -243,7 +245,14 @@ export function startSyntheticBridge(opts: SyntheticBridgeOptions): SyntheticBri
 }
 
 /** An `offline` event (§2) carrying a chat message with a unique id, as the bridge sends it. */
-export function offlineEvent(o: { host: string; componentDomain: string; epoch: string; seq: number; user: string; msgId: string }): string {
+export function offlineEvent(o: {
+  host: string;
+  componentDomain: string;
+  epoch: string;
+  seq: number;
+  user: string;
+  msgId: string;
+}): string {
   return (
     `<message from='${o.host}' to='${o.componentDomain}'><event xmlns='${NS_BRIDGE}' epoch='${o.epoch}' seq='${o.seq}' type='offline' user='${o.user}'>` +
     `<message xmlns='jabber:client' from='sender@remote.example/phone' to='${o.user}@${o.host}' type='chat' id='${o.msgId}'>` +

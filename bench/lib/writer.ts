@@ -48,7 +48,7 @@ export function createWriter(socket: Socket<unknown>): SocketWriter {
     }
     if (waiters.length > 0) {
       const still: typeof waiters = [];
-      for (const w of waiters) (queuedBytes < w.bytes ? w.resolve() : still.push(w));
+      for (const w of waiters) queuedBytes < w.bytes ? w.resolve() : still.push(w);
       waiters = still;
     }
   }

@@ -78,25 +78,20 @@ export function createStanzaScanner(opts: { header: boolean }): StanzaScanner {
 export function attrOf(text: string, name: string, from = 0): string | null {
   const end = text.indexOf(">", from);
   const tag = text.slice(from, end < 0 ? text.length : end);
-  let at = 0;
+  const at = 0;
   for (;;) {
     const i = tag.indexOf(` ${name}=`, at);
     if (i < 0) return null;
     const q = tag.charAt(i + name.length + 2);
     const close = tag.indexOf(q, i + name.length + 3);
     if (close < 0) return null;
-    return unescape(tag.slice(i + name.length + 3, close));
+    return unescapeXml(tag.slice(i + name.length + 3, close));
   }
 }
 
-function unescape(s: string): string {
+function unescapeXml(s: string): string {
   if (s.indexOf("&") < 0) return s;
-  return s
-    .replaceAll("&lt;", "<")
-    .replaceAll("&gt;", ">")
-    .replaceAll("&quot;", '"')
-    .replaceAll("&apos;", "'")
-    .replaceAll("&amp;", "&");
+  return s.replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&quot;", '"').replaceAll("&apos;", "'").replaceAll("&amp;", "&");
 }
 
 export function escapeAttr(s: string): string {

@@ -94,8 +94,8 @@ export function configLines(dir: string, host: string, component: string): strin
     `Component ${lua(component)}`,
     `    component_secret = "<the daemon's component_secret>"`,
     "",
-    "Both versions: the global modules_enabled must contain \"smacks\", \"mam\", \"carbons\" and",
-    "\"offline\" (Prosody 13's default configuration has \"mam\" commented out: enable it).",
+    'Both versions: the global modules_enabled must contain "smacks", "mam", "carbons" and',
+    '"offline" (Prosody 13\'s default configuration has "mam" commented out: enable it).',
     "Then restart Prosody and run `cloud-notifyd doctor` to check the whole set-up.",
   ].join("\n");
 }

@@ -108,8 +108,20 @@ export async function importProsody(args: string[], deps: ImportDeps): Promise<n
   for (const { host, dir } of hostPlan.skipped) out.write(`skipped host ${host}: not in hosts (${dir})\n`);
   for (const host of hostPlan.missing) out.write(`note: no cloud_notify data for host ${host}\n`);
   for (const { host, dir, names } of hostPlan.imports) out.write(`host ${host}: ${names.length} user files (${dir})\n`);
-  const progress = createProgress(out, hostPlan.imports.reduce((n, h) => n + h.names.length, 0));
-  const counts: ImportCounts = { users: 0, imported: 0, updated: 0, unchanged: 0, skippedNewer: 0, overLimit: 0, invalidEntries: 0, fileErrors: 0 };
+  const progress = createProgress(
+    out,
+    hostPlan.imports.reduce((n, h) => n + h.names.length, 0),
+  );
+  const counts: ImportCounts = {
+    users: 0,
+    imported: 0,
+    updated: 0,
+    unchanged: 0,
+    skippedNewer: 0,
+    overLimit: 0,
+    invalidEntries: 0,
+    fileErrors: 0,
+  };
   const now = deps.now ?? Date.now;
   const limits = coreConfigFrom(config);
   try {
@@ -193,11 +205,20 @@ function parseArgs(args: string[]): ParsedArgs {
 function planHosts(dataDir: string, wanted: string[], configured: readonly string[]): HostPlan {
   const notConfigured = wanted.find((h) => !configured.includes(h));
   if (notConfigured !== undefined) {
-    return { ok: false, code: 2, error: `Cannot import: --host ${notConfigured} is not one of the configured hosts (${configured.join(", ")})` };
+    return {
+      ok: false,
+      code: 2,
+      error: `Cannot import: --host ${notConfigured} is not one of the configured hosts (${configured.join(", ")})`,
+    };
   }
   const listed = (dir: string): { ok: true; names: string[] } | { ok: false; error: string } => {
     try {
-      return { ok: true, names: readdirSync(dir).filter((n) => n.endsWith(".dat")).sort() };
+      return {
+        ok: true,
+        names: readdirSync(dir)
+          .filter((n) => n.endsWith(".dat"))
+          .sort(),
+      };
     } catch (err) {
       return { ok: false, error: `Cannot import: cannot list ${dir}: ${errorMessage(err)}` };
     }
@@ -233,21 +254,19 @@ function planHosts(dataDir: string, wanted: string[], configured: readonly strin
   }
   if (imports.length === 0) {
     const where = configured.map((h) => join(dataDir, encodeStoreName(h), "cloud_notify")).join(", ");
-    return { ok: false, code: 1, error: `Cannot import: no cloud_notify data of ${configured.join(", ")} in ${dataDir} (looked for ${where})` };
+    return {
+      ok: false,
+      code: 1,
+      error: `Cannot import: no cloud_notify data of ${configured.join(", ")} in ${dataDir} (looked for ${where})`,
+    };
   }
   const missing = configured.filter((h) => !imports.some((i) => i.host === h));
   return { ok: true, imports, skipped, missing };
 }
 
-type UserFile =
-  | { ok: true; user: string; registrations: Registration[]; invalid: number; notes: string[] }
-  | { ok: false; error: string };
+type UserFile = { ok: true; user: string; registrations: Registration[]; invalid: number; notes: string[] } | { ok: false; error: string };
 
-function readUserFile(
-  file: string,
-  name: string,
-  ctx: { host: string; limits: ReturnType<typeof coreConfigFrom>; now: number },
-): UserFile {
+function readUserFile(file: string, name: string, ctx: { host: string; limits: ReturnType<typeof coreConfigFrom>; now: number }): UserFile {
   const user = decodeStoreName(name.slice(0, -".dat".length));
   if (user === null || user === "" || /[@/\s]/.test(user)) return { ok: false, error: "the file name is not an encoded user name" };
   let text: string;
@@ -331,7 +350,9 @@ function sameRegistration(a: Registration, b: Registration): boolean {
 /** JSON with object keys sorted (a store may give nested objects back in another key order). */
 function stable(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
-    x !== null && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : 1))) : x,
+    x !== null && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : 1)))
+      : x,
   );
 }
 

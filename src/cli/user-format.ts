@@ -30,7 +30,9 @@ export function formatUserView(v: UserViewJson, now: number): string[] {
   if (v.devices.length === 0) out.push("  none");
   v.devices.forEach((d, i) => {
     out.push(`  ${i + 1}. ${d.jid}  node ${shortNode(d.node)}`);
-    out.push(`     client id: ${d.clientId ?? "-"}   resource: ${d.resource ?? "-"}   age: ${age(d.createdAt, now)}   updated: ${age(d.updatedAt, now)} ago`);
+    out.push(
+      `     client id: ${d.clientId ?? "-"}   resource: ${d.resource ?? "-"}   age: ${age(d.createdAt, now)}   updated: ${age(d.updatedAt, now)} ago`,
+    );
     const last = d.lastError === null ? "" : `, last: ${d.lastError} at ${when(d.lastErrorAt, now)}`;
     out.push(`     errors: ${d.errorCount}${last}`);
     out.push(
@@ -56,8 +58,14 @@ export function formatUserView(v: UserViewJson, now: number): string[] {
   out.push(`Sessions Prosody reports (${v.sessions.length})`);
   if (v.sessions.length === 0) out.push("  none");
   for (const s of v.sessions) {
-    const hib = !s.hibernating ? "online" : s.hibernatingSince === null ? "hibernating (since unknown)" : `hibernating since ${when(s.hibernatingSince, now)}`;
-    out.push(`  ${s.resource ?? "-"}  client id: ${s.clientId ?? "-"}  ${hib}  ${s.bound === null ? "not bound" : `bound to ${shortIdentifier(s.bound)}`}`);
+    const hib = !s.hibernating
+      ? "online"
+      : s.hibernatingSince === null
+        ? "hibernating (since unknown)"
+        : `hibernating since ${when(s.hibernatingSince, now)}`;
+    out.push(
+      `  ${s.resource ?? "-"}  client id: ${s.clientId ?? "-"}  ${hib}  ${s.bound === null ? "not bound" : `bound to ${shortIdentifier(s.bound)}`}`,
+    );
   }
   return out;
 }

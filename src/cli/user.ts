@@ -21,7 +21,8 @@ export interface UserIo {
   now?: () => number;
 }
 
-const USAGE = "usage: cloud-notifyd user USER@HOST [--limit N] [--json] | user --list [PREFIX] [--host HOST] [--after USER@HOST] [--limit N]";
+const USAGE =
+  "usage: cloud-notifyd user USER@HOST [--limit N] [--json] | user --list [PREFIX] [--host HOST] [--after USER@HOST] [--limit N]";
 
 interface Parsed {
   list: boolean;
@@ -91,7 +92,10 @@ export async function userCommand(args: string[], config: Readonly<Config>, io: 
     return 2;
   }
   if (!res.ok) {
-    const error = typeof body === "object" && body !== null && typeof (body as { error?: unknown }).error === "string" ? (body as { error: string }).error : `HTTP ${res.status}`;
+    const error =
+      typeof body === "object" && body !== null && typeof (body as { error?: unknown }).error === "string"
+        ? (body as { error: string }).error
+        : `HTTP ${res.status}`;
     io.err(error);
     return 1;
   }

@@ -21,7 +21,12 @@ export function adminQuery(state: CoreState, event: E<"admin-query">, actions: A
 function answer(state: CoreState, query: AdminQuery): AdminAnswer {
   switch (query.kind) {
     case "user":
-      return { kind: "user", disabled: state.disabled.has(query.user), extensions: state.extensions.map((e) => e.name), sessions: sessionsOf(state, query.user) };
+      return {
+        kind: "user",
+        disabled: state.disabled.has(query.user),
+        extensions: state.extensions.map((e) => e.name),
+        sessions: sessionsOf(state, query.user),
+      };
     case "inflight":
       return { kind: "inflight", pushes: inflight(state, query.user, query.identifier) };
     case "totals":

@@ -52,10 +52,7 @@ export function publishOptionsOf(element: XmlNode): string | null {
 }
 
 /** Validates an `<enable>` from `user`'s session `fullJid`. */
-export function validateEnable(
-  element: XmlNode,
-  ctx: { user: string; fullJid: string; config: CoreConfig },
-): Validated<EnableRequest> {
+export function validateEnable(element: XmlNode, ctx: { user: string; fullJid: string; config: CoreConfig }): Validated<EnableRequest> {
   const jid = element.attrs.jid;
   if (jid === undefined) return fail("modify", "bad-request", "Missing jid"); // B3
   const problem = pushJidProblem(jid, { user: localOf(ctx.user), host: hostOf(ctx.user) || ctx.config.host, fullJid: ctx.fullJid });

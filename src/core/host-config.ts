@@ -9,7 +9,10 @@ import type { CoreConfig } from "./types.ts";
 
 /** The options a host may set for itself. */
 export type HostOverrides = Partial<
-  Pick<CoreConfig, "pushMaxDevices" | "pushMaxErrors" | "pushNotificationWithBody" | "pushNotificationWithSender" | "pushNotificationImportantBody">
+  Pick<
+    CoreConfig,
+    "pushMaxDevices" | "pushMaxErrors" | "pushNotificationWithBody" | "pushNotificationWithSender" | "pushNotificationImportantBody"
+  >
 >;
 
 /** The host of a user key (`alice@example.com` → `example.com`); "" when it has none. */

@@ -11,14 +11,28 @@
 import type { PendingPublish } from "./state.ts";
 import type { Action, HistoryOutcome, Trigger } from "./types.ts";
 
-const TRIGGERS: readonly Trigger[] = ["offline", "archive", "groupchat-bare", "session-queue", "hibernation-start", "ack-delayed", "ping", "recovered"];
+const TRIGGERS: readonly Trigger[] = [
+  "offline",
+  "archive",
+  "groupchat-bare",
+  "session-queue",
+  "hibernation-start",
+  "ack-delayed",
+  "ping",
+  "recovered",
+];
 const OUTCOMES: readonly HistoryOutcome[] = ["sent", "ok", "error", "timeout", "vetoed", "retried", "retry-scheduled", "superseded"];
 
 /** Frozen `pushes_total` actions per trigger and outcome (a closed set: no object per push). */
 const PUSHES = new Map<Trigger, Map<HistoryOutcome, Action>>(
   TRIGGERS.map((trigger) => [
     trigger,
-    new Map(OUTCOMES.map((outcome) => [outcome, Object.freeze({ type: "metric", name: "pushes_total", labels: Object.freeze({ trigger, outcome }) }) as Action])),
+    new Map(
+      OUTCOMES.map((outcome) => [
+        outcome,
+        Object.freeze({ type: "metric", name: "pushes_total", labels: Object.freeze({ trigger, outcome }) }) as Action,
+      ]),
+    ),
   ]),
 );
 
@@ -37,12 +51,31 @@ export interface Settlement {
  * A publish left the pending table with an outcome: its history record, dated at the send
  * (unless sent again after a broken link), its counters, and the answer to an admin test push.
  */
-export function recordOutcome(pending: PendingPublish, id: string, now: number, outcome: Exclude<HistoryOutcome, "sent" | "vetoed">, s: Settlement, actions: Action[]): void {
+export function recordOutcome(
+  pending: PendingPublish,
+  id: string,
+  now: number,
+  outcome: Exclude<HistoryOutcome, "sent" | "vetoed">,
+  s: Settlement,
+  actions: Action[],
+): void {
   const { user, identifier, trigger, important } = pending;
   const latencyMs = s.latencyMs === null ? undefined : s.latencyMs;
   // One literal of a fixed shape (absent fields undefined): this runs for every push.
   actions.push(
-    { type: "history", at: now, user, identifier, publishId: id, trigger, important, outcome, latencyMs, error: s.error, sentAt: pending.listed ? pending.sentAt : undefined },
+    {
+      type: "history",
+      at: now,
+      user,
+      identifier,
+      publishId: id,
+      trigger,
+      important,
+      outcome,
+      latencyMs,
+      error: s.error,
+      sentAt: pending.listed ? pending.sentAt : undefined,
+    },
     pushCounted(trigger, outcome),
   );
   if (latencyMs !== undefined) {
@@ -50,7 +83,11 @@ export function recordOutcome(pending: PendingPublish, id: string, now: number, 
     // Every error reply once, whether final, retried or superseded (D19).
     if (s.error) {
       const cut = s.error.indexOf("/");
-      actions.push({ type: "metric", name: "publish_errors_total", labels: { type: s.error.slice(0, cut), condition: s.error.slice(cut + 1) } });
+      actions.push({
+        type: "metric",
+        name: "publish_errors_total",
+        labels: { type: s.error.slice(0, cut), condition: s.error.slice(cut + 1) },
+      });
     }
   }
   // An admin test push reports the first outcome as it came (a retry goes on in the background);

@@ -38,7 +38,14 @@ export function pushTo(
   let payload: XmlNode[] = NO_PAYLOAD;
   let omitSummary = false; // E1: an encrypted publish has no summary form
   if (state.extensions.length > 0) {
-    const draft = { registration: reg, stanza: push.stanza, trigger: push.trigger, ...summarised, payload, ...(push.contact === undefined ? {} : { contact: push.contact }) };
+    const draft = {
+      registration: reg,
+      stanza: push.stanza,
+      trigger: push.trigger,
+      ...summarised,
+      payload,
+      ...(push.contact === undefined ? {} : { contact: push.contact }),
+    };
     const result = runPipeline(state.extensions, draft, config);
     if (!result.ok) {
       vetoed(u, reg.identifier, push, result, actions);
@@ -82,7 +89,16 @@ export const MAX_ATTEMPTS = 3;
  * Records a publish as pending (D11: bounded, with a deadline) and emits it; it is the
  * registration's newest (D19). `attempt` > 1: sent again after a broken link (not listed).
  */
-function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish, now: number, attempt: number, retries: number, actions: Action[]): PendingPublish {
+function track(
+  state: CoreState,
+  u: UserState,
+  entry: RegEntry,
+  publish: Publish,
+  now: number,
+  attempt: number,
+  retries: number,
+  actions: Action[],
+): PendingPublish {
   entry.lastPublishId = publish.id;
   const pending: PendingPublish = {
     user: u.user,
@@ -117,7 +133,11 @@ function track(state: CoreState, u: UserState, entry: RegEntry, publish: Publish
  * interrupted publish is sent again, and the app service may see one twice rather than a phone
  * never being woken. The old id is recorded as "retried" and forgotten.
  */
-export function resendInterrupted(state: CoreState, event: { now: number; sentBefore: number; known: ReadonlySet<string> }, actions: Action[]): void {
+export function resendInterrupted(
+  state: CoreState,
+  event: { now: number; sentBefore: number; known: ReadonlySet<string> },
+  actions: Action[],
+): void {
   for (const [id, pending] of [...state.pending]) {
     if (pending.sentAt > event.sentBefore || event.known.has(id)) continue;
     const entry = liveEntry(pending);
@@ -168,7 +188,17 @@ function vetoed(
   actions: Action[],
 ): void {
   actions.push(
-    { type: "history", at: push.now, user: u.user, identifier, publishId: null, trigger: push.trigger, important: push.important, outcome: "vetoed", error: `${veto.extension}: ${veto.reason}` },
+    {
+      type: "history",
+      at: push.now,
+      user: u.user,
+      identifier,
+      publishId: null,
+      trigger: push.trigger,
+      important: push.important,
+      outcome: "vetoed",
+      error: `${veto.extension}: ${veto.reason}`,
+    },
     { type: "metric", name: "pushes_vetoed_total", labels: { extension: veto.extension } },
     pushCounted(push.trigger, "vetoed"),
   );
@@ -191,7 +221,13 @@ export function pushCopy(
     return false;
   }
   if (cls.important) entry.count++;
-  pushTo(state, u, entry, { stanza: copy.stanza, important: cls.important, trigger: cls.trigger, now: cls.now, contact: copy.contact }, actions);
+  pushTo(
+    state,
+    u,
+    entry,
+    { stanza: copy.stanza, important: cls.important, trigger: cls.trigger, now: cls.now, contact: copy.contact },
+    actions,
+  );
   return true;
 }
 
@@ -214,7 +250,8 @@ function expire(state: CoreState, id: string, pending: PendingPublish, now: numb
   forgetPending(state, id, pending);
   actions.push(TIMEOUT_METRIC);
   if (!live) recordUnanswered(pending, id, now, actions);
-  else if (retryable) transientFailure(state, pending, id, { now, error: "timeout", latencyMs: null }, actions); // D19
+  else if (retryable)
+    transientFailure(state, pending, id, { now, error: "timeout", latencyMs: null }, actions); // D19
   else recordOutcome(pending, id, now, "timeout", NO_REPLY, actions);
 }
 

@@ -17,7 +17,12 @@ type E<T extends Event["type"]> = Extract<Event, { type: T }>;
 const REPLY_OK: Action = Object.freeze({ type: "metric", name: "publish_replies_total", labels: Object.freeze({ outcome: "ok" }) });
 
 /** Replaces the entry's registration (never mutating one already handed out) and persists the count (D13). */
-function setErrors(u: UserState, entry: RegEntry, errors: { errorCount: number; lastError: string | null; lastErrorAt: number | null }, actions: Action[]): void {
+function setErrors(
+  u: UserState,
+  entry: RegEntry,
+  errors: { errorCount: number; lastError: string | null; lastErrorAt: number | null },
+  actions: Action[],
+): void {
   entry.reg = { ...entry.reg, ...errors };
   actions.push({ type: "store", ops: [{ op: "error-count", user: u.user, identifier: entry.reg.identifier, ...errors }] });
 }
@@ -36,7 +41,8 @@ export function publishResult(state: CoreState, event: E<"publish-result">, acti
     return;
   }
   recordOutcome(pending, event.publishId, event.now, "ok", { error: null, latencyMs: event.now - pending.sentAt }, actions);
-  if (entry.reg.errorCount > 0) setErrors(u, entry, { errorCount: 0, lastError: entry.reg.lastError, lastErrorAt: entry.reg.lastErrorAt }, actions);
+  if (entry.reg.errorCount > 0)
+    setErrors(u, entry, { errorCount: 0, lastError: entry.reg.lastError, lastErrorAt: entry.reg.lastErrorAt }, actions);
 }
 
 /**
@@ -55,7 +61,12 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
   const u = state.users.get(pending.user);
   if (entry === undefined || u === undefined) {
     recordUnanswered(pending, event.publishId, event.now, actions);
-    actions.push({ type: "log", level: "warn", msg: "Cannot count publish error: registration no longer exists", fields: { user: pending.user, error } });
+    actions.push({
+      type: "log",
+      level: "warn",
+      msg: "Cannot count publish error: registration no longer exists",
+      fields: { user: pending.user, error },
+    });
     return; // B42
   }
   const verdict = errorVerdict(state.config, event.errorType, event.condition);
@@ -76,7 +87,12 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
   }
   const identifier = entry.reg.identifier;
   entry.reg = { ...entry.reg, errorCount, lastError: error, lastErrorAt: event.now };
-  removeRegistration(u, identifier, { reason: "max-errors", now: event.now, detail: `${errorCount} consecutive errors, last ${error}` }, actions);
+  removeRegistration(
+    u,
+    identifier,
+    { reason: "max-errors", now: event.now, detail: `${errorCount} consecutive errors, last ${error}` },
+    actions,
+  );
   actions.push({ type: "store", ops: [{ op: "delete", user: u.user, identifiers: [identifier] }] });
 }
 

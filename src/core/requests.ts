@@ -85,7 +85,7 @@ export function handleDisable(state: CoreState, event: DisableEvent, actions: Ac
   request(state, u, { kind: "disable", user: u.user, requestId: req.requestId, session: req.session, identifiers }, ops, actions);
 }
 
-function applyEnable(state: CoreState, u: UserState, op: Extract<PendingOp, { kind: "enable" }>, now: number, actions: Action[]): void {
+function applyEnable(_state: CoreState, u: UserState, op: Extract<PendingOp, { kind: "enable" }>, now: number, actions: Action[]): void {
   const { registration } = op;
   for (const identifier of op.evicted) removeRegistration(u, identifier, { reason: "evicted", now }, actions); // D3
   const previous = u.regs.get(registration.identifier);
@@ -118,7 +118,12 @@ export function handleStoreDone(state: CoreState, event: StoreDoneEvent, actions
     // D4: nothing changes, in memory or on disk.
     actions.push(
       { type: "reply", requestId: op.requestId, error: { type: "wait", condition: "internal-server-error" } },
-      { type: "log", level: "warn", msg: `Cannot ${op.kind} push registration: store failed`, fields: { user: op.user, error: event.error ?? null } },
+      {
+        type: "log",
+        level: "warn",
+        msg: `Cannot ${op.kind} push registration: store failed`,
+        fields: { user: op.user, error: event.error ?? null },
+      },
     );
     evictUsers(state);
     return;

@@ -41,7 +41,13 @@ export interface TransientFailure {
  * its retry, or records why there is none: superseded by a newer push, the delays used up
  * (given up: recorded `error`/`timeout` as without retries), or the retry table full.
  */
-export function transientFailure(state: CoreState, pending: PendingPublish, id: string, failure: TransientFailure, actions: Action[]): void {
+export function transientFailure(
+  state: CoreState,
+  pending: PendingPublish,
+  id: string,
+  failure: TransientFailure,
+  actions: Action[],
+): void {
   const delays = state.config.pushRetryDelaysMs;
   const final = failure.error === "timeout" ? "timeout" : "error";
   if (delays.length === 0) {
@@ -61,7 +67,14 @@ export function transientFailure(state: CoreState, pending: PendingPublish, id: 
   }
   const key = retryKey(pending.user, pending.identifier);
   dropRetry(state, key); // defensive: one per registration (a newer push would have superseded it)
-  state.retries.set(key, { owner: pending.owner, entry: pending.entry, publish: pending.publish, failedId: id, error: failure.error, retries: pending.retries });
+  state.retries.set(key, {
+    owner: pending.owner,
+    entry: pending.entry,
+    publish: pending.publish,
+    failedId: id,
+    error: failure.error,
+    retries: pending.retries,
+  });
   pending.owner.pendingRetries++;
   record(pending, id, failure, "retry-scheduled", actions);
   actions.push({ type: "schedule", key, at: failure.now + delay }, metric("scheduled"));
@@ -78,7 +91,17 @@ export function supersedeRetry(state: CoreState, u: UserState, entry: RegEntry, 
   const { publish } = retry;
   actions.push(
     // A row of its own, dated now: the failed attempt's row was written with its retry-scheduled outcome.
-    { type: "history", at: now, user: u.user, identifier: publish.identifier, publishId: retry.failedId, trigger: publish.trigger, important: publish.important, outcome: "superseded", error: retry.error },
+    {
+      type: "history",
+      at: now,
+      user: u.user,
+      identifier: publish.identifier,
+      publishId: retry.failedId,
+      trigger: publish.trigger,
+      important: publish.important,
+      outcome: "superseded",
+      error: retry.error,
+    },
     pushCounted(publish.trigger, "superseded"),
     metric("superseded"),
   );
@@ -103,6 +126,19 @@ export function retryLive(state: CoreState, retry: PendingRetry): boolean {
 export const RETRY_SENT: Action = Object.freeze(metric("sent"));
 
 /** The record of the failed attempt (outcome.ts); a reply carries its latency, a timeout neither latency nor (when final) an error. */
-function record(pending: PendingPublish, id: string, failure: TransientFailure, outcome: "superseded" | "error" | "timeout" | "retry-scheduled", actions: Action[]): void {
-  recordOutcome(pending, id, failure.now, outcome, outcome === "timeout" ? { latencyMs: null } : { error: failure.error, latencyMs: failure.latencyMs }, actions);
+function record(
+  pending: PendingPublish,
+  id: string,
+  failure: TransientFailure,
+  outcome: "superseded" | "error" | "timeout" | "retry-scheduled",
+  actions: Action[],
+): void {
+  recordOutcome(
+    pending,
+    id,
+    failure.now,
+    outcome,
+    outcome === "timeout" ? { latencyMs: null } : { error: failure.error, latencyMs: failure.latencyMs },
+    actions,
+  );
 }

@@ -4,7 +4,7 @@
  * removal with its reason, and (un)binding sessions.
  * @module
  */
-import type { CoreState, SessionState, UserState } from "./state.ts";
+import type { SessionState, UserState } from "./state.ts";
 import type { Action, Identifier, RemovalReason, SessionRef } from "./types.ts";
 
 /** Timer key of a session's batch timer (B30). */

@@ -21,7 +21,15 @@ type E<T extends Event["type"]> = Extract<Event, { type: T }>;
  * session's own registration only. Every new stanza is marked (D8) and push-worthy ones are
  * counted (D9) first, so the pushes carry the batch's real message count.
  */
-function processQueue(state: CoreState, u: UserState, s: SessionState, queue: readonly StanzaCopy[], trigger: Trigger, now: number, actions: Action[]): void {
+function processQueue(
+  state: CoreState,
+  u: UserState,
+  s: SessionState,
+  queue: readonly StanzaCopy[],
+  trigger: Trigger,
+  now: number,
+  actions: Action[],
+): void {
   const entry = s.bound === null ? undefined : u.regs.get(s.bound);
   if (entry === undefined) return;
   let firstImportant: StanzaCopy | null = null;
@@ -37,8 +45,14 @@ function processQueue(state: CoreState, u: UserState, s: SessionState, queue: re
     } else if (firstOther === null) firstOther = copy;
   }
   const ordered: Array<[StanzaCopy | null, boolean]> = firstIsImportant
-    ? [[firstImportant, true], [firstOther, false]]
-    : [[firstOther, false], [firstImportant, true]];
+    ? [
+        [firstImportant, true],
+        [firstOther, false],
+      ]
+    : [
+        [firstOther, false],
+        [firstImportant, true],
+      ];
   for (const [copy, important] of ordered) {
     if (copy === null) continue;
     pushTo(state, u, entry, { stanza: copy.stanza, important, trigger, now, contact: copy.contact }, actions);
@@ -101,7 +115,13 @@ export function hibernationStarted(state: CoreState, event: E<"hibernation-start
   s.firstHibernatedPush = null; // B33
   if (s.bound === null || !u.regs.has(s.bound)) return;
   s.extended = true; // B33, D12
-  actions.push({ type: "hibernation-timeout", user: u.user, sessionId: s.ref.sessionId, mode: "extend", seconds: state.config.pushMaxHibernationTimeout });
+  actions.push({
+    type: "hibernation-timeout",
+    user: u.user,
+    sessionId: s.ref.sessionId,
+    mode: "extend",
+    seconds: state.config.pushMaxHibernationTimeout,
+  });
   const fresh = event.queue.filter((copy) => !ringNow(state, u, copy, "hibernation-start", event.now, actions)); // E1.4
   const queue = s.queue.length === 0 ? fresh : [...s.queue, ...fresh];
   stopBatch(u, s, actions);

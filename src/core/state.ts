@@ -165,7 +165,8 @@ export function initState(
 ): CoreState {
   return {
     config,
-    extensions: opts.extensions ?? extensionsFor(config, { idSeed: opts.idSeed, ...(opts.random === undefined ? {} : { random: opts.random }) }),
+    extensions:
+      opts.extensions ?? extensionsFor(config, { idSeed: opts.idSeed, ...(opts.random === undefined ? {} : { random: opts.random }) }),
     seed: parseSeed(opts.idSeed),
     publishCounter: 0,
     opCounter: 0,

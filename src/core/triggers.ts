@@ -12,7 +12,15 @@ import { pushCopy, pushTo } from "./publish.ts";
 
 type E<T extends Event["type"]> = Extract<Event, { type: T }>;
 
-function pushAll(state: CoreState, u: UserState, entries: Iterable<RegEntry>, copy: StanzaCopy, trigger: Trigger, now: number, actions: Action[]): void {
+function pushAll(
+  state: CoreState,
+  u: UserState,
+  entries: Iterable<RegEntry>,
+  copy: StanzaCopy,
+  trigger: Trigger,
+  now: number,
+  actions: Action[],
+): void {
   const important = isImportant(copy.stanza);
   for (const entry of entries) pushCopy(state, u, entry, copy, { important, trigger, now }, actions);
 }
@@ -89,5 +97,10 @@ export function ping(state: CoreState, event: E<"ping">, actions: Action[]): voi
   }
   if (event.requestId === undefined) return;
   if (sent > 0) actions.push({ type: "reply", requestId: event.requestId });
-  else actions.push({ type: "reply", requestId: event.requestId, error: { type: "cancel", condition: "item-not-found", text: "No matching push registration" } });
+  else
+    actions.push({
+      type: "reply",
+      requestId: event.requestId,
+      error: { type: "cancel", condition: "item-not-found", text: "No matching push registration" },
+    });
 }

@@ -222,7 +222,14 @@ export type AdminAnswer =
   /** An admin ping: the publishes it sent (none when nothing matched or every push was vetoed). */
   | { kind: "test-push"; publishes: Array<{ publishId: string; identifier: Identifier }> }
   /** The first outcome of one of them (ok, error, timeout, or a transient failure: retry-scheduled, superseded). */
-  | { kind: "push-outcome"; publishId: string; identifier: Identifier; outcome: HistoryOutcome; error: string | null; latencyMs: number | null };
+  | {
+      kind: "push-outcome";
+      publishId: string;
+      identifier: Identifier;
+      outcome: HistoryOutcome;
+      error: string | null;
+      latencyMs: number | null;
+    };
 
 /**
  * The core's counters, a closed set; src/metrics.ts maps each to the metric the daemon exposes

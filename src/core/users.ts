@@ -43,7 +43,11 @@ export function userDeleted(state: CoreState, event: E<"user-deleted">, actions:
   for (const [opId, op] of state.ops) {
     if (op.user !== event.user) continue;
     state.ops.delete(opId);
-    actions.push({ type: "reply", requestId: op.requestId, error: { type: "cancel", condition: "item-not-found", text: "Account deleted" } });
+    actions.push({
+      type: "reply",
+      requestId: op.requestId,
+      error: { type: "cancel", condition: "item-not-found", text: "Account deleted" },
+    });
   }
   const ops: StoreOp[] = [{ op: "delete-user", user: event.user }];
   if (state.disabled.delete(event.user)) ops.push({ op: "user-flag", user: event.user, disabled: false, at: event.now });
@@ -85,7 +89,17 @@ export function suppressedForDisabled(
   actions: Action[],
 ): false {
   actions.push(
-    { type: "history", at: push.now, user, identifier, publishId: null, trigger: push.trigger, important: push.important, outcome: "vetoed", error: "account disabled" },
+    {
+      type: "history",
+      at: push.now,
+      user,
+      identifier,
+      publishId: null,
+      trigger: push.trigger,
+      important: push.important,
+      outcome: "vetoed",
+      error: "account disabled",
+    },
     { type: "metric", name: "pushes_suppressed_total", labels: { reason: "account-disabled" } },
   );
   return false;

@@ -13,13 +13,7 @@ import { bodyLimit } from "hono/body-limit";
 
 import { requireBearer } from "./auth.ts";
 import type { AdminDeps, HistoryRow, RegistrationView, RemovalRow } from "./deps.ts";
-import {
-  parseIdentifier,
-  parseLimit,
-  parseOptionalIdentifier,
-  parseTestPushBody,
-  parseUser,
-} from "./params.ts";
+import { parseIdentifier, parseLimit, parseOptionalIdentifier, parseTestPushBody, parseUser } from "./params.ts";
 import type { Parsed } from "./params.ts";
 import { isEmptyView, userViewJson } from "./user-json.ts";
 import { parseUsersQuery } from "./user-params.ts";
@@ -45,7 +39,10 @@ export function createApi(deps: AdminDeps): Hono {
 
   api.get("/users", async (c) => {
     if (deps.listUsers === undefined) return c.json({ error: "Cannot list users: not available" }, 404);
-    const q = parseUsersQuery({ prefix: c.req.query("prefix"), after: c.req.query("after"), host: c.req.query("host"), limit: c.req.query("limit") }, hosts);
+    const q = parseUsersQuery(
+      { prefix: c.req.query("prefix"), after: c.req.query("after"), host: c.req.query("host"), limit: c.req.query("limit") },
+      hosts,
+    );
     if (!q.ok) return badRequest(c, q);
     const page = await deps.listUsers(q.value);
     return c.json({ users: page.users, next: page.next });

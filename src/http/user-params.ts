@@ -17,7 +17,7 @@ function parseFragment(name: string, raw: string | undefined): Parsed<string> {
     return { ok: false, error: `Cannot use ${name}: longer than ${MAX_LOCALPART_BYTES} bytes` };
   }
   if (FORBIDDEN.test(value)) {
-    return { ok: false, error: `Cannot use ${name}: contains a forbidden character (\"&'/:<>@, whitespace or control)` };
+    return { ok: false, error: `Cannot use ${name}: contains a forbidden character ("&'/:<>@, whitespace or control)` };
   }
   return { ok: true, value };
 }
@@ -26,7 +26,10 @@ function parseFragment(name: string, raw: string | undefined): Parsed<string> {
  * `prefix` is a local-part fragment; `host` (optional) keeps the list to one of `hosts`; `after`
  * is the previous page's `next`, a bare JID (a bare local part when one host is configured).
  */
-export function parseUsersQuery(q: { prefix?: string; after?: string; host?: string; limit?: string }, hosts: readonly string[]): Parsed<UsersQuery> {
+export function parseUsersQuery(
+  q: { prefix?: string; after?: string; host?: string; limit?: string },
+  hosts: readonly string[],
+): Parsed<UsersQuery> {
   const prefix = parseFragment("prefix", q.prefix);
   if (!prefix.ok) return prefix;
   const host = parseOptionalHost(q.host, hosts);

@@ -25,8 +25,18 @@ import { field, isTable, sequenceOf } from "./lua-table.ts";
 
 /** The fields of a push_info we understand; others (extensions) are reported as ignored. */
 const KNOWN_FIELDS = new Set([
-  "jid", "node", "include_payload", "options", "timestamp", "client_id", "resource", "language",
-  "encryption", "filter_unknown", "muted_jids", "groupchat_rules",
+  "jid",
+  "node",
+  "include_payload",
+  "options",
+  "timestamp",
+  "client_id",
+  "resource",
+  "language",
+  "encryption",
+  "filter_unknown",
+  "muted_jids",
+  "groupchat_rules",
 ]);
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
 /** Deepest element nesting accepted in publish options (an x-data form is 3 levels). */
@@ -191,7 +201,11 @@ function encryptionOf(value: LuaValue | undefined): Converted<PushEncryption | n
   const algorithm = field(value, "algorithm");
   const key = field(value, "key_base64");
   if (typeof algorithm !== "string" || typeof key !== "string") return { ok: false, error: "encryption has no algorithm or key_base64" };
-  const parsed = parseEncrypt({ name: "enable", attrs: {}, children: [{ name: "encrypt", attrs: { xmlns: "tigase:push:encrypt:0", alg: algorithm }, children: [key] }] });
+  const parsed = parseEncrypt({
+    name: "enable",
+    attrs: {},
+    children: [{ name: "encrypt", attrs: { xmlns: "tigase:push:encrypt:0", alg: algorithm }, children: [key] }],
+  });
   if (!parsed.ok) return { ok: false, error: `encryption: ${parsed.error.text ?? parsed.error.condition}` };
   return { ok: true, value: parsed.value };
 }

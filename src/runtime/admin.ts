@@ -33,7 +33,17 @@ type PushOutcome = Extract<AdminAnswer, { kind: "push-outcome" }>;
 
 /** A publish in flight as a history row: "sent", no answer yet. */
 function inflightRow(p: InflightPush): HistoryRow & { user: string } {
-  return { at: p.at, user: p.user, identifier: p.identifier, publishId: p.publishId, trigger: p.trigger, important: p.important, outcome: "sent", latencyMs: null, error: null };
+  return {
+    at: p.at,
+    user: p.user,
+    identifier: p.identifier,
+    publishId: p.publishId,
+    trigger: p.trigger,
+    important: p.important,
+    outcome: "sent",
+    latencyMs: null,
+    error: null,
+  };
 }
 
 export function createAdminDeps(opts: AdminOptions): AdminDeps {
@@ -42,7 +52,10 @@ export function createAdminDeps(opts: AdminOptions): AdminDeps {
 
   /** The user's pushes, newest first: those in flight (the core's), then the store's (flushed before). */
   async function pushesOf(q: { user: string; identifier?: Identifier; limit: number }): Promise<HistoryRow[]> {
-    const query = q.identifier === undefined ? { kind: "inflight" as const, user: q.user } : { kind: "inflight" as const, user: q.user, identifier: q.identifier };
+    const query =
+      q.identifier === undefined
+        ? { kind: "inflight" as const, user: q.user }
+        : { kind: "inflight" as const, user: q.user, identifier: q.identifier };
     const inflight = runtime.ask(query).pushes.map(inflightRow);
     return [...inflight, ...(await store.listHistory(q))].slice(0, q.limit);
   }
@@ -83,9 +96,12 @@ export function createAdminDeps(opts: AdminOptions): AdminDeps {
 
     async deleteRegistrations(user, identifier) {
       let removed = 0;
-      const request = runtime.command({ type: "admin-delete", now: now(), user, identifiers: identifier === undefined ? null : [identifier] }, (a) => {
-        if (a.kind === "deleted") removed = a.removed;
-      });
+      const request = runtime.command(
+        { type: "admin-delete", now: now(), user, identifiers: identifier === undefined ? null : [identifier] },
+        (a) => {
+          if (a.kind === "deleted") removed = a.removed;
+        },
+      );
       try {
         await request.handled;
       } finally {
@@ -98,14 +114,17 @@ export function createAdminDeps(opts: AdminOptions): AdminDeps {
       let publishes: Array<{ publishId: string; identifier: Identifier }> = [];
       const arrived = new Map<string, PushOutcome>();
       const waiting = new Map<string, (o: PushOutcome) => void>();
-      const request = runtime.command({ type: "ping", now: now(), user, identifiers: identifier === undefined ? null : [identifier] }, (a) => {
-        if (a.kind === "test-push") publishes = a.publishes;
-        else if (a.kind === "push-outcome") {
-          const resolve = waiting.get(a.publishId);
-          if (resolve === undefined) arrived.set(a.publishId, a);
-          else resolve(a);
-        }
-      });
+      const request = runtime.command(
+        { type: "ping", now: now(), user, identifiers: identifier === undefined ? null : [identifier] },
+        (a) => {
+          if (a.kind === "test-push") publishes = a.publishes;
+          else if (a.kind === "push-outcome") {
+            const resolve = waiting.get(a.publishId);
+            if (resolve === undefined) arrived.set(a.publishId, a);
+            else resolve(a);
+          }
+        },
+      );
       try {
         await request.handled;
         return await Promise.all(publishes.map((p) => outcomeOf(p.publishId, p.identifier, arrived, waiting)));

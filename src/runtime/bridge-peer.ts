@@ -127,7 +127,7 @@ export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
   function onEvents(eventEpoch: string, seq: number, events: Event[]): void {
     if (!next(eventEpoch, seq)) return;
     for (const event of events) metrics.inc("cloud_notifyd_events_total", { type: event.type });
-    events.forEach((event, i) => runtime.post(event, i === events.length - 1 ? () => processed(eventEpoch, seq) : undefined));
+    for (const [i, event] of events.entries()) runtime.post(event, i === events.length - 1 ? () => processed(eventEpoch, seq) : undefined);
     if (events.length === 0) runtime.barrier(() => processed(eventEpoch, seq));
   }
 
@@ -161,7 +161,10 @@ export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
     if (hello.quarantined > 0) log.warn("bridge quarantined events that kept breaking the link", { quarantined: hello.quarantined });
     if (hello.unclean && uncleanEpoch !== helloEpoch) {
       uncleanEpoch = helloEpoch;
-      log.warn("Prosody stopped uncleanly before this start: the bridge reports users with offline messages, and each one not pushed since is pushed once", { epoch: helloEpoch });
+      log.warn(
+        "Prosody stopped uncleanly before this start: the bridge reports users with offline messages, and each one not pushed since is pushed once",
+        { epoch: helloEpoch },
+      );
     }
     status = { state: "ready", epoch: helloEpoch, server };
     sendAck(); // events processed before a reconnect were maybe never acknowledged

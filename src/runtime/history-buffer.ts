@@ -133,7 +133,7 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
       if (removalBatch.length < removalRows.length) deps.metrics.inc(REMOVALS_PRUNED_METRIC, {}, removalRows.length - removalBatch.length);
       removalRows = [];
       let ok = true;
-      let transient: unknown = undefined;
+      let transient: unknown;
       let written = 0;
       if (batch.length > 0) {
         try {

@@ -105,7 +105,11 @@ export function createPushLog(opts: PushLogOptions): PushLog {
   }
 
   function pushFields(h: HistoryAction): Record<string, string | number | boolean> {
-    const fields: Record<string, string | number | boolean> = { ...base(h.user, h.identifier), trigger: h.trigger ?? "none", important: h.important };
+    const fields: Record<string, string | number | boolean> = {
+      ...base(h.user, h.identifier),
+      trigger: h.trigger ?? "none",
+      important: h.important,
+    };
     if (h.publishId !== null) fields.publish_id = h.publishId.slice(0, 16);
     if (h.error) fields.error = h.error;
     if (h.latencyMs !== undefined) fields.latency_ms = h.latencyMs;
@@ -117,7 +121,10 @@ export function createPushLog(opts: PushLogOptions): PushLog {
     outcome,
     removed(r) {
       const fields = { ...base(r.user, r.identifier), reason: r.reason, ...(r.detail ? { error: r.detail } : {}) };
-      log.info(r.reason === "evicted" ? "registration evicted: the user enabled more than push_max_devices" : "registration removed", fields);
+      log.info(
+        r.reason === "evicted" ? "registration evicted: the user enabled more than push_max_devices" : "registration removed",
+        fields,
+      );
     },
     stored(ops) {
       for (const op of ops) {
@@ -197,7 +204,8 @@ function decision(actions: readonly Action[]): string {
   const counts = new Map<string, number>();
   for (const a of actions) {
     if (a.type === "metric") continue;
-    const kind = a.type === "reply" && a.error ? `reply-error:${a.error.condition}` : a.type === "history" ? `history:${a.outcome}` : a.type;
+    const kind =
+      a.type === "reply" && a.error ? `reply-error:${a.error.condition}` : a.type === "history" ? `history:${a.outcome}` : a.type;
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }
   return counts.size === 0 ? "none" : [...counts].map(([k, n]) => (n === 1 ? k : `${k}×${n}`)).join(",");

@@ -43,7 +43,9 @@ export interface RuntimeOptions {
 }
 
 /** An admin command: the runtime sets its `adminRequestId`. */
-export type AdminCommand = Omit<Extract<Event, { type: "admin-delete" }>, "adminRequestId"> | Omit<Extract<Event, { type: "ping" }>, "adminRequestId" | "requestId">;
+export type AdminCommand =
+  | Omit<Extract<Event, { type: "admin-delete" }>, "adminRequestId">
+  | Omit<Extract<Event, { type: "ping" }>, "adminRequestId" | "requestId">;
 
 export interface AdminRequest {
   /** Settles once the command (and the events queued before it) are handled. */
@@ -139,10 +141,12 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         eventFailed(event, err);
       }
       if (pending !== undefined) {
-        pending.then(undefined, (err: unknown) => eventFailed(event, err)).then(() => {
-          finish(job);
-          drain();
-        });
+        pending
+          .then(undefined, (err: unknown) => eventFailed(event, err))
+          .then(() => {
+            finish(job);
+            drain();
+          });
         return;
       }
       finish(job);
@@ -204,7 +208,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   }
 
   async function loadThenRun(user: string, event: Event): Promise<void> {
-    let registrations;
+    let registrations: Awaited<ReturnType<Store["listByUser"]>> | null;
     try {
       registrations = await store.listByUser(user);
     } catch (err) {
@@ -247,7 +251,12 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       case "store":
         return persist(action);
       case "hibernation-timeout":
-        send(renderHibernationTimeout({ ...action, user: localOf(action.user) }, { ...bridgeCtx, host: hostOf(action.user) || opts.host, iqId: `ht-${++commandCounter}` }));
+        send(
+          renderHibernationTimeout(
+            { ...action, user: localOf(action.user) },
+            { ...bridgeCtx, host: hostOf(action.user) || opts.host, iqId: `ht-${++commandCounter}` },
+          ),
+        );
         return;
       case "schedule":
         timers.schedule(action.key, Math.max(0, action.at - now()));

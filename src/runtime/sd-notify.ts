@@ -158,7 +158,8 @@ export function startSystemd(opts: SystemdOptions): SystemdLink {
     n.notify(`READY=1\nSTATUS=${status}`);
   };
   const wait = setTimeout(
-    () => sendReady(`component not online after ${Math.round((opts.readyWaitMs ?? READY_WAIT_MS) / 1000)} s (${opts.pending()}); still trying`),
+    () =>
+      sendReady(`component not online after ${Math.round((opts.readyWaitMs ?? READY_WAIT_MS) / 1000)} s (${opts.pending()}); still trying`),
     opts.readyWaitMs ?? READY_WAIT_MS,
   );
   const period = watchdogIntervalMs(env, process.pid);

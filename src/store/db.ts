@@ -113,7 +113,9 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     // A store with damaged pages still opens, so that /readyz can say why (`integrity`).
     if (integrity.ok) {
       driver.close();
-      throw new Error(`Cannot open store ${shown}: cannot assign the single-host store's rows to ${first}: ${storeErrorText(err)}`, { cause: err });
+      throw new Error(`Cannot open store ${shown}: cannot assign the single-host store's rows to ${first}: ${storeErrorText(err)}`, {
+        cause: err,
+      });
     }
   }
   return storeOver(driver, integrity, userKeyFor(hosts));

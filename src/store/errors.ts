@@ -43,16 +43,29 @@ export function errorCode(err: unknown): string | undefined {
 /** One line: the root cause's message with its code, control characters folded, cut to 300 characters. */
 export function storeErrorText(err: unknown): string {
   const root = rootCause(err);
-  let text = root instanceof Error || typeof (root as ErrorLike | null)?.message === "string" ? String((root as ErrorLike).message) : String(root);
+  let text =
+    root instanceof Error || typeof (root as ErrorLike | null)?.message === "string" ? String((root as ErrorLike).message) : String(root);
   const code = errorCode(err);
   if (code !== undefined && !text.includes(code)) text = `${text} (${code})`;
-  text = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ").replace(/\s+/g, " ").trim();
+  text = text
+    .replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   if (text === "") text = "unknown error";
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text;
 }
 
 /** SQLite result codes that mean "try again later": the disk, a lock or the I/O layer, not the data. */
-const TRANSIENT_SQLITE = ["SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL", "SQLITE_NOMEM", "SQLITE_INTERRUPT"];
+const TRANSIENT_SQLITE = [
+  "SQLITE_FULL",
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+  "SQLITE_IOERR",
+  "SQLITE_CANTOPEN",
+  "SQLITE_PROTOCOL",
+  "SQLITE_NOMEM",
+  "SQLITE_INTERRUPT",
+];
 
 /**
  * Whether a failed write may succeed later unchanged: a full disk, a lock, an I/O error, a

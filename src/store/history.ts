@@ -57,7 +57,18 @@ export function prepareHistoryInsert(sqlite: Database, keyOf: UserKeyOf): (rows:
   const params: Array<string | number | null> = [];
   function addParams(r: HistoryRow): void {
     const { host, local } = keyOf(r.user);
-    params.push(r.at, host, local, r.identifier, r.publishId, r.trigger, r.important ? 1 : 0, r.outcome, r.latencyMs ?? null, r.error ?? null);
+    params.push(
+      r.at,
+      host,
+      local,
+      r.identifier,
+      r.publishId,
+      r.trigger,
+      r.important ? 1 : 0,
+      r.outcome,
+      r.latencyMs ?? null,
+      r.error ?? null,
+    );
   }
   return function historyRowWrites(batch) {
     // In user order: the (host, user, at) index then takes each batch as a few runs of

@@ -19,11 +19,7 @@ export interface HostAssignment {
 }
 
 /** Assigns every host-less row and disabled mark to `host`; returns how many of each. */
-export async function assignHostless(
-  db: AnyDb,
-  write: (writes: WriteQuery[]) => Promise<number[]>,
-  host: string,
-): Promise<HostAssignment> {
+export async function assignHostless(db: AnyDb, write: (writes: WriteQuery[]) => Promise<number[]>, host: string): Promise<HostAssignment> {
   const [regs = 0, history = 0, rem = 0, , disabled = 0] = await write([
     db.update(registrations).set({ host }).where(eq(registrations.host, "")),
     db.update(pushHistory).set({ host }).where(eq(pushHistory.host, "")),

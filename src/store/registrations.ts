@@ -8,7 +8,7 @@ import { and, asc, count, eq, inArray, sql } from "drizzle-orm";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
 import { assertNever } from "../assert-never.ts";
 import type { PushFilters, Registration, StoreOp } from "../core/types.ts";
-import * as schema from "./schema.ts";
+import type * as schema from "./schema.ts";
 import { pushHistory, registrations, removals } from "./schema.ts";
 import { userFlagWrites } from "./user-flags.ts";
 import type { UserKey } from "./user-key.ts";

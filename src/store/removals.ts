@@ -38,12 +38,7 @@ export function removalsWrite(db: AnyDb, rows: RemovalRow[], keyOf: UserKeyOf): 
 export function capRemovalsWrite(db: AnyDb, user: string, keep: number, keyOf: UserKeyOf): WriteQuery {
   const { host, local } = keyOf(user);
   const ofUser = and(eq(removals.host, host), eq(removals.user, local));
-  const newest = db
-    .select({ id: removals.id })
-    .from(removals)
-    .where(ofUser)
-    .orderBy(desc(removals.at), desc(removals.id))
-    .limit(keep);
+  const newest = db.select({ id: removals.id }).from(removals).where(ofUser).orderBy(desc(removals.at), desc(removals.id)).limit(keep);
   return db.delete(removals).where(and(ofUser, notInArray(removals.id, newest)));
 }
 

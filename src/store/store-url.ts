@@ -3,9 +3,7 @@
  * @module
  */
 
-export type StoreTarget =
-  | { kind: "sqlite"; /** a file path, or ":memory:" */ path: string }
-  | { kind: "libsql"; url: string };
+export type StoreTarget = { kind: "sqlite" /** a file path, or ":memory:" */; path: string } | { kind: "libsql"; url: string };
 
 export type StoreUrlResult = { ok: true; target: StoreTarget } | { ok: false; error: string };
 

@@ -37,7 +37,10 @@ export function userFlagWrites(db: AnyDb, op: UserFlagOp, keyOf: UserKeyOf): Wri
 
 /** Every user marked disabled, ascending. */
 export async function selectDisabledUsers(db: AnyDb): Promise<string[]> {
-  const rows = await db.select({ key: meta.key }).from(meta).where(like(meta.key, `${PREFIX}%`));
+  const rows = await db
+    .select({ key: meta.key })
+    .from(meta)
+    .where(like(meta.key, `${PREFIX}%`));
   return rows
     .map((r) => r.key.slice(PREFIX.length))
     .filter((user) => user !== "")
@@ -52,7 +55,9 @@ export function hostlessFlagWrites(db: AnyDb, host: string): WriteQuery[] {
   const renamed = sql`${meta.key} || '@' || ${host}`;
   return [
     db.delete(meta).where(and(like(meta.key, `${PREFIX}%`), hostless, inArray(renamed, db.select({ key: meta.key }).from(meta)))),
-    db.update(meta).set({ key: renamed }).where(and(like(meta.key, `${PREFIX}%`), hostless)),
+    db
+      .update(meta)
+      .set({ key: renamed })
+      .where(and(like(meta.key, `${PREFIX}%`), hostless)),
   ];
 }
-

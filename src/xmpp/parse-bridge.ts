@@ -201,8 +201,18 @@ function parseHelloResult(hello: Element, iqId: string, ctx: ParseCtx): Inbound 
   if (version !== BRIDGE_VERSION) {
     // Reported as is: the shell logs both versions and stays not ready (bridge-protocol.md §1).
     return {
-      kind: "hello-result", iqId, version, server, epoch: epoch ?? "", dropped: 0, quarantined: 0, first: null, unclean: false,
-      sessions: [], known: [], modules: { conflict: null, modules: null },
+      kind: "hello-result",
+      iqId,
+      version,
+      server,
+      epoch: epoch ?? "",
+      dropped: 0,
+      quarantined: 0,
+      first: null,
+      unclean: false,
+      sessions: [],
+      known: [],
+      modules: { conflict: null, modules: null },
     };
   }
   if (epoch === null) return invalid(null, `Cannot read hello result ${iqId}: no epoch`);
@@ -312,7 +322,11 @@ function parseRequest(iq: Element, request: Element, bridgeIqId: string, to: str
   const event: Event = {
     type: name,
     now: ctx.now,
-    req: { requestId: requestIdOf(bridgeIqId, ctx.host), session: { user: bareUser(user, ctx.host), sessionId, fullJid: full, clientId }, lang },
+    req: {
+      requestId: requestIdOf(bridgeIqId, ctx.host),
+      session: { user: bareUser(user, ctx.host), sessionId, fullJid: full, clientId },
+      lang,
+    },
     element,
   };
   return { kind: "request", bridgeIqId, event };
@@ -329,9 +343,7 @@ function parseMessage(message: Element, ctx: ParseCtx): Inbound {
     const detail = error === null ? "" : `: ${error.type}/${error.condition}`;
     return invalid(null, `Ignoring error message from ${from ?? "(none)"}${detail}`);
   }
-  const event = elementChildren(message).find(
-    (c) => localName(String(c.name)) === "event" && attr(c.attrs, "xmlns") === NS_BRIDGE,
-  );
+  const event = elementChildren(message).find((c) => localName(String(c.name)) === "event" && attr(c.attrs, "xmlns") === NS_BRIDGE);
   if (event === undefined) {
     const modules = elementChildren(message).find((c) => localName(String(c.name)) === "modules" && attr(c.attrs, "xmlns") === NS_BRIDGE);
     if (modules !== undefined && from !== null && sameDomain(from, ctx.host)) return { kind: "modules", report: moduleReport(modules) };

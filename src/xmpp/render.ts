@@ -11,16 +11,7 @@ import { Element, parse } from "ltx";
 import type { Action, Publish, Summary, XmlNode } from "../core/types.ts";
 import { buildErrorElement } from "./errors.ts";
 import { SafeElement } from "./xml-escape.ts";
-import {
-  BRIDGE_VERSION,
-  NS_BRIDGE,
-  NS_CLIENT,
-  NS_DATA,
-  NS_DISCO_INFO,
-  NS_PUBSUB,
-  NS_PUSH,
-  PUSH_SUMMARY_FORM_TYPE,
-} from "./ns.ts";
+import { BRIDGE_VERSION, NS_BRIDGE, NS_CLIENT, NS_DATA, NS_DISCO_INFO, NS_PUBSUB, NS_PUSH, PUSH_SUMMARY_FORM_TYPE } from "./ns.ts";
 
 /** Where bridge stanzas go: the user host (bridge) and our component JID. */
 export interface BridgeCtx {
@@ -145,14 +136,7 @@ export function renderHostRefused(ctx: BridgeCtx): Element {
 }
 
 /** An IQ error reply. */
-export function renderIqError(
-  to: string,
-  from: string,
-  id: string,
-  type: string,
-  condition: string,
-  text?: string | null,
-): Element {
+export function renderIqError(to: string, from: string, id: string, type: string, condition: string, text?: string | null): Element {
   const iq = new SafeElement("iq", { type: "error", from, to, id });
   iq.cnode(buildErrorElement(type, condition, text));
   return iq;

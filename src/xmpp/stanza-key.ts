@@ -76,11 +76,7 @@ function elements(node: XmlNode): XmlNode[] {
 function isServerAdded(child: XmlNode): boolean {
   const name = localName(child.name);
   const ns = child.attrs.xmlns;
-  return (
-    (name === "stanza-id" && ns === NS_SID) ||
-    (name === "delay" && ns === NS_DELAY) ||
-    (name === "x" && ns === NS_LEGACY_DELAY)
-  );
+  return (name === "stanza-id" && ns === NS_SID) || (name === "delay" && ns === NS_DELAY) || (name === "x" && ns === NS_LEGACY_DELAY);
 }
 
 /** The canonical text of a stanza for the digest (see the module comment). */

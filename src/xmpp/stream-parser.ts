@@ -77,7 +77,7 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
   let inStream = false;
   let current: Element | null = null; // innermost open element of the stanza being built
   let depth = 0; // nesting inside the current stanza
-  let skipped: string[] = []; // names of open elements nested deeper than maxDepth (not built)
+  const skipped: string[] = []; // names of open elements nested deeper than maxDepth (not built)
   let refused: string | undefined; // why the stanza being built is refused (nesting too deep)
   let recent = ""; // the last characters fed to SaxLtx, scanned again with the next piece (restricted())
   let boundary = false; // a stanza or the stream header ended in the piece just fed
@@ -103,7 +103,10 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
       events.push({ type: "stream-start", attrs: { ...attrs } });
       return;
     }
-    if (current === null && (name === STREAM_ROOT || name.startsWith("stream:") && name !== "stream:error" && name !== "stream:features")) {
+    if (
+      current === null &&
+      (name === STREAM_ROOT || (name.startsWith("stream:") && name !== "stream:error" && name !== "stream:features"))
+    ) {
       // A second stream header (or another stream-level element) where a stanza belongs would
       // swallow everything up to the server's own stream close.
       return fail("bad-format", `<${name}> inside the stream`);
@@ -166,7 +169,8 @@ export function createStreamParser(options: StreamParserOptions = {}): StreamPar
     }
     for (let at = window.indexOf("<?"); at !== -1; at = window.indexOf("<?", at + 2)) {
       const head = window.slice(at, at + XML_DECLARATION_HEAD.length);
-      const declaration = !inStream && (head.length < XML_DECLARATION_HEAD.length ? "<?xml".startsWith(head.slice(0, 5)) : XML_DECLARATION.test(head));
+      const declaration =
+        !inStream && (head.length < XML_DECLARATION_HEAD.length ? "<?xml".startsWith(head.slice(0, 5)) : XML_DECLARATION.test(head));
       if (!declaration) return "processing instruction";
     }
     recent = window.slice(-CDATA_OPEN.length);

@@ -98,7 +98,11 @@ describe("doctor", () => {
 
   test("no daemon listening: one line, exit 2", async () => {
     await ensureBinary();
-    const closed = Bun.spawn([BINARY, "doctor"], { stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin", HOME: tmpdir(), CLOUD_NOTIFYD_ADMIN_PORT: "1" } });
+    const closed = Bun.spawn([BINARY, "doctor"], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: "/usr/bin:/bin", HOME: tmpdir(), CLOUD_NOTIFYD_ADMIN_PORT: "1" },
+    });
     const [err, code] = await Promise.all([new Response(closed.stderr).text(), closed.exited]);
     expect(code).toBe(2);
     expect(err).toMatch(/^Cannot ask the daemon at http:\/\/127\.0\.0\.1:1\/readyz: /);
@@ -111,7 +115,10 @@ describeProsody("issue 11 #7 a bridge of another protocol version", (version) =>
     await ensureBinary();
     const dir = mkdtempSync(join(tmpdir(), "cnd-oldbridge-"));
     const other = String(Number(BRIDGE_VERSION) - 1);
-    writeFileSync(join(dir, "mod_cloud_notifyd.lua"), BRIDGE_SOURCE.replace(`local VERSION = "${BRIDGE_VERSION}";`, `local VERSION = "${other}";`));
+    writeFileSync(
+      join(dir, "mod_cloud_notifyd.lua"),
+      BRIDGE_SOURCE.replace(`local VERSION = "${BRIDGE_VERSION}";`, `local VERSION = "${other}";`),
+    );
     const prosody = await startProsody({
       version,
       componentSecret: "old-bridge-secret",
@@ -129,7 +136,10 @@ describeProsody("issue 11 #7 a bridge of another protocol version", (version) =>
     });
     try {
       await daemon.waitForLog(/Cannot use the bridge/);
-      const lines = daemon.logs().split("\n").filter((l) => l.includes("Cannot use the bridge"));
+      const lines = daemon
+        .logs()
+        .split("\n")
+        .filter((l) => l.includes("Cannot use the bridge"));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(`bridge protocol version ${other} required`);
       expect(lines[0]).toContain(`this daemon speaks version ${BRIDGE_VERSION}, install its bridge with: cloud-notifyd bridge install DIR`);

@@ -33,7 +33,13 @@ interface Run {
 
 async function run(args: string[], env: Record<string, string> = {}, prefix: string[] = []): Promise<Run> {
   const proc = Bun.spawn([...prefix, BINARY, ...args], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/tmp", CLOUD_NOTIFYD_DATA_DIR: join(root, "data"), CLOUD_NOTIFYD_ADMIN_PORT: String(await freePort()), ...env },
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: "/tmp",
+      CLOUD_NOTIFYD_DATA_DIR: join(root, "data"),
+      CLOUD_NOTIFYD_ADMIN_PORT: String(await freePort()),
+      ...env,
+    },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -118,7 +124,10 @@ describe("migrate: one line per store error", () => {
   test("a remote store that is down: the connection error and the redacted URL, not SQL", async () => {
     const port = await freePort();
     const r = await run(["migrate"], { CLOUD_NOTIFYD_STORE_URL: `libsql://dbuser:hunter2pw@127.0.0.1:${port}?authToken=tok-9f8e` });
-    expectOneLine(r, new RegExp(`^Cannot open store libsql://dbuser:\\*\\*\\*@127\\.0\\.0\\.1:${port}\\?authToken=\\*\\*\\*: ECONNREFUSED`));
+    expectOneLine(
+      r,
+      new RegExp(`^Cannot open store libsql://dbuser:\\*\\*\\*@127\\.0\\.0\\.1:${port}\\?authToken=\\*\\*\\*: ECONNREFUSED`),
+    );
     expect(r.stderr).not.toMatch(/hunter2pw|tok-9f8e|migration failed/);
   });
 
@@ -126,7 +135,12 @@ describe("migrate: one line per store error", () => {
     const dir = join(root, "closed");
     mkdirSync(dir);
     chmodSync(dir, 0o700); // root's; the command runs as nobody
-    const r = await run(["migrate"], { CLOUD_NOTIFYD_STORE_URL: `file:${dir}/store.db` }, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    const r = await run(["migrate"], { CLOUD_NOTIFYD_STORE_URL: `file:${dir}/store.db` }, [
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+    ]);
     expectOneLine(r, new RegExp(`^Cannot open store file:${dir}/store.db: EACCES: permission denied`));
   });
 
@@ -156,7 +170,11 @@ describe("other commands and the daemon: one line per error", () => {
 
   test("the daemon with an admin_host that does not resolve says so, not ENOTTY", async () => {
     const port = await freePort();
-    const r = await run([], { CLOUD_NOTIFYD_ADMIN_HOST: "no-such-host.invalid", CLOUD_NOTIFYD_ADMIN_PORT: String(port), CLOUD_NOTIFYD_STORE_URL: ":memory:" });
+    const r = await run([], {
+      CLOUD_NOTIFYD_ADMIN_HOST: "no-such-host.invalid",
+      CLOUD_NOTIFYD_ADMIN_PORT: String(port),
+      CLOUD_NOTIFYD_STORE_URL: ":memory:",
+    });
     expectOneLine(r, new RegExp(`Cannot listen on admin_host no-such-host\\.invalid:${port}: cannot resolve no-such-host\\.invalid`));
     expect(r.stderr).not.toContain("ENOTTY");
   });

@@ -27,7 +27,13 @@ let runs = 0;
 async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const dataDir = join(root, `data-${++runs}`);
   const proc = Bun.spawn([BINARY, ...args], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/tmp", CLOUD_NOTIFYD_DATA_DIR: dataDir, CLOUD_NOTIFYD_ADMIN_PORT: String(await freePort()), ...env },
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: "/tmp",
+      CLOUD_NOTIFYD_DATA_DIR: dataDir,
+      CLOUD_NOTIFYD_ADMIN_PORT: String(await freePort()),
+      ...env,
+    },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -86,7 +92,13 @@ describe("configuration keys", () => {
     const r = await run(["check-config", "--config", path], { CLOUD_NOTIFYD_COMPONENT_SECRET: "flags-secret-1" });
     expect(r.code).toBe(0);
     const shown = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(shown).toMatchObject({ config_file: path, push_max_errors: 7, component_secret: "(set)", admin_token: "(not set)", component_domain: "push.localhost" });
+    expect(shown).toMatchObject({
+      config_file: path,
+      push_max_errors: 7,
+      component_secret: "(set)",
+      admin_token: "(not set)",
+      component_domain: "push.localhost",
+    });
     expect(Object.keys(shown).filter((k) => /[A-Z]/.test(k))).toEqual([]);
     expect(r.stdout).not.toContain("flags-secret-1");
   });
@@ -94,11 +106,15 @@ describe("configuration keys", () => {
   test("a CLOUD_NOTIFYD_ typo is an error naming the option; another unknown variable a warning", async () => {
     const typo = await run(["check-config"], { CLOUD_NOTIFYD_PUSH_MAX_ERORS: "3" });
     expect(typo.code).toBe(1);
-    expect(typo.lines).toEqual(["Cannot load config: unknown environment variable CLOUD_NOTIFYD_PUSH_MAX_ERORS (did you mean CLOUD_NOTIFYD_PUSH_MAX_ERRORS?)"]);
+    expect(typo.lines).toEqual([
+      "Cannot load config: unknown environment variable CLOUD_NOTIFYD_PUSH_MAX_ERORS (did you mean CLOUD_NOTIFYD_PUSH_MAX_ERRORS?)",
+    ]);
     const foreign = await run(["check-config"], { CLOUD_NOTIFYD_TEST_PROSODY: "all" });
     expect(foreign.code).toBe(0);
     expect(foreign.lines).toHaveLength(1);
-    expect(foreign.lines[0]).toMatch(/level=warn msg="unknown environment variable CLOUD_NOTIFYD_TEST_PROSODY ignored \(not a cloud-notifyd option\)"/);
+    expect(foreign.lines[0]).toMatch(
+      /level=warn msg="unknown environment variable CLOUD_NOTIFYD_TEST_PROSODY ignored \(not a cloud-notifyd option\)"/,
+    );
   });
 
   test("an unknown TOML key is an error naming it and the option it resembles", async () => {

@@ -1,6 +1,21 @@
 import { expect, test } from "bun:test";
 import { evictUsers, initState, isLoaded, nextPublishId } from "../../src/core/state.ts";
-import { APP, SEED, chat, config, fresh, load, only, publishes, pushCounts, registration, run, sessionRef, started, xml } from "./harness.ts";
+import {
+  APP,
+  SEED,
+  chat,
+  config,
+  fresh,
+  load,
+  only,
+  publishes,
+  pushCounts,
+  registration,
+  run,
+  sessionRef,
+  started,
+  xml,
+} from "./harness.ts";
 
 test("memory: the dedupe window holds at most dedupeWindow entries", () => {
   const state = fresh({ dedupeWindow: 10 });

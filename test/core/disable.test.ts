@@ -5,7 +5,12 @@ import type { CoreState } from "../../src/core/state.ts";
 const alice = sessionRef("alice", "s1");
 
 function disable(state: CoreState, attrs: string, session = alice, now = 2000) {
-  return run(state, { type: "disable", now, req: { requestId: "d1", session, lang: null }, element: xml(`<disable xmlns="urn:xmpp:push:0"${attrs}/>`) });
+  return run(state, {
+    type: "disable",
+    now,
+    req: { requestId: "d1", session, lang: null },
+    element: xml(`<disable xmlns="urn:xmpp:push:0"${attrs}/>`),
+  });
 }
 
 function complete(state: CoreState, actions: ReturnType<typeof disable>, ok = true) {
@@ -36,9 +41,19 @@ test("B14 without node every registration with that jid goes; with node only the
 
 test("B15 removal forgets outstanding publish ids: a late reply is ignored", () => {
   const state = threeRegs();
-  const pub = only(run(state, { type: "offline", now: 1, user: "alice", copy: { stanza: xml("<message><body>x</body></message>"), key: "k" } }), "publish")[0];
+  const pub = only(
+    run(state, { type: "offline", now: 1, user: "alice", copy: { stanza: xml("<message><body>x</body></message>"), key: "k" } }),
+    "publish",
+  )[0];
   complete(state, disable(state, ` jid="${APP}" node="a"`));
-  const late = run(state, { type: "publish-error", now: 3, publishId: pub?.publish.id ?? "", from: APP, errorType: "cancel", condition: "item-not-found" });
+  const late = run(state, {
+    type: "publish-error",
+    now: 3,
+    publishId: pub?.publish.id ?? "",
+    from: APP,
+    errorType: "cancel",
+    condition: "item-not-found",
+  });
   // no outcome is recorded: the push stays "sent" (its record is made now, as the core forgets it)
   expect(only(late, "history").map((h) => h.outcome)).toEqual(["sent"]);
   expect(only(late, "store")).toHaveLength(0);
@@ -78,8 +93,18 @@ test("D4 disable: a store failure answers wait/internal-server-error and keeps e
 
 test("B17 (remote disable not implemented) a pubsub error reply is just a counted error", () => {
   const state = threeRegs();
-  const pub = only(run(state, { type: "offline", now: 1, user: "alice", copy: { stanza: xml("<message><body>x</body></message>"), key: "k" } }), "publish")[0];
-  const out = run(state, { type: "publish-error", now: 3, publishId: pub?.publish.id ?? "", from: APP, errorType: "cancel", condition: "internal-server-error" }); // item-not-found removes at once (D20)
+  const pub = only(
+    run(state, { type: "offline", now: 1, user: "alice", copy: { stanza: xml("<message><body>x</body></message>"), key: "k" } }),
+    "publish",
+  )[0];
+  const out = run(state, {
+    type: "publish-error",
+    now: 3,
+    publishId: pub?.publish.id ?? "",
+    from: APP,
+    errorType: "cancel",
+    condition: "internal-server-error",
+  }); // item-not-found removes at once (D20)
   expect(only(out, "removed")).toHaveLength(0);
   expect(state.users.get("alice")?.regs.get(pub?.publish.identifier ?? "")?.reg.errorCount).toBe(1);
 });

@@ -1,5 +1,20 @@
 import { expect, test } from "bun:test";
-import { APP, HOST, enable, enableEl, fixture, fresh, load, only, registration, requestEnable, run, sessionRef, started, xml } from "./harness.ts";
+import {
+  APP,
+  HOST,
+  enable,
+  enableEl,
+  fixture,
+  fresh,
+  load,
+  only,
+  registration,
+  requestEnable,
+  run,
+  sessionRef,
+  started,
+  xml,
+} from "./harness.ts";
 
 const alice = sessionRef("alice", "s1");
 
@@ -26,7 +41,7 @@ test("D1 the user's own bare JID and the server domain are modify/bad-request", 
 });
 
 test("D1 an unparseable jid is modify/jid-malformed", () => {
-  for (const jid of ["", "a b@x", "@x", "x@", "x/", "us\"er@x", "a@b@c", "x..y"]) {
+  for (const jid of ["", "a b@x", "@x", "x@", "x/", 'us"er@x', "a@b@c", "x..y"]) {
     expect(errorOf(jid)).toEqual({ type: "modify", condition: "jid-malformed", text: "Invalid jid" });
   }
 });
@@ -49,7 +64,10 @@ test("B5 enable without node gives identifier 'jid<' and a publish without node"
   load(state, "alice");
   const done = enable(state, alice, null);
   expect(only(done, "reply")[0]).toEqual({ type: "reply", requestId: expect.any(String), bound: `${APP}<` });
-  const pub = only(run(state, { type: "offline", now: 2000, user: "alice", copy: { stanza: fixture("message-body"), key: "k" } }), "publish")[0];
+  const pub = only(
+    run(state, { type: "offline", now: 2000, user: "alice", copy: { stanza: fixture("message-body"), key: "k" } }),
+    "publish",
+  )[0];
   expect(pub?.publish.node).toBeNull();
 });
 
@@ -110,17 +128,16 @@ test("B8 re-enable of the same identifier replaces it (last options win) and evi
 
 test("D3 at pushMaxDevices a new identifier evicts the one updated longest ago and unbinds its sessions", () => {
   const state = fresh({ pushMaxDevices: 2 });
-  load(state, "alice", [
-    registration("alice", APP, "newer", { updatedAt: 500 }),
-    registration("alice", APP, "older", { updatedAt: 100 }),
-  ]);
+  load(state, "alice", [registration("alice", APP, "newer", { updatedAt: 500 }), registration("alice", APP, "older", { updatedAt: 100 })]);
   const bob = sessionRef("alice", "s2");
   started(state, bob, 0, `${APP}<older`);
   const first = requestEnable(state, alice, enableEl(APP, "third"), 1000);
   const store = only(first, "store")[0];
   expect(store?.ops[1]).toEqual({ op: "delete", user: "alice", identifiers: [`${APP}<older`] });
   const done = run(state, { type: "store-done", now: 1000, opId: store?.opId ?? "", ok: true });
-  expect(only(done, "removed")).toEqual([{ type: "removed", at: 1000, user: "alice", identifier: `${APP}<older`, reason: "evicted", detail: null }]);
+  expect(only(done, "removed")).toEqual([
+    { type: "removed", at: 1000, user: "alice", identifier: `${APP}<older`, reason: "evicted", detail: null },
+  ]);
   expect([...(state.users.get("alice")?.regs.keys() ?? [])].sort()).toEqual([`${APP}<newer`, `${APP}<third`]);
   expect(state.users.get("alice")?.sessions.get("s2")?.bound).toBeNull();
 });

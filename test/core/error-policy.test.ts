@@ -74,7 +74,11 @@ describe("D20 removal at once", () => {
     ]);
     expect(only(out, "store")).toEqual([{ type: "store", ops: [{ op: "delete", user: "alice", identifiers: [ID] }] }]);
     expect(only(out, "hibernation-timeout")).toEqual([{ type: "hibernation-timeout", user: "alice", sessionId: "s1", mode: "restore" }]);
-    expect(only(out, "metric").filter((m) => m.name === "registrations_removed_total").map((m) => m.labels)).toEqual([{ reason: "rejected" }]);
+    expect(
+      only(out, "metric")
+        .filter((m) => m.name === "registrations_removed_total")
+        .map((m) => m.labels),
+    ).toEqual([{ reason: "rejected" }]);
     expect(publishes(run(state, { type: "offline", now: 300, user: "alice", copy: chat("after") }))).toEqual([]);
   });
 

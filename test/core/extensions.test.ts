@@ -13,7 +13,24 @@ import { publishAsHostText } from "../../src/xmpp/render-text.ts";
 import { renderPublishAsHost } from "../helpers/publish-as-host-tree.ts";
 import { parseInbound } from "../../src/xmpp/parse-bridge.ts";
 import { openPayload } from "../helpers/decrypting-app-service.ts";
-import { APP, chat, config, copyOf, enableEl, HOST, load, only, publishes, registration, requestEnable, run, SEED, sessionRef, started, xml } from "./harness.ts";
+import {
+  APP,
+  chat,
+  config,
+  copyOf,
+  enableEl,
+  HOST,
+  load,
+  only,
+  publishes,
+  registration,
+  requestEnable,
+  run,
+  SEED,
+  sessionRef,
+  started,
+  xml,
+} from "./harness.ts";
 
 const KEY = Buffer.alloc(16, 7).toString("base64");
 const ENC: PushEncryption = { alg: "aes-128-gcm", key: KEY, maxSize: null };
@@ -54,7 +71,11 @@ describe("E1 enable with <encrypt>", () => {
     const state = stateOn({}, []);
     const actions = requestEnable(state, sessionRef(), enableEl(APP, "n1", enc(`alg="aes-256-cbc"`, KEY)));
     expect(only(actions, "store")).toEqual([]);
-    expect(only(actions, "reply")[0]?.error).toEqual({ type: "modify", condition: "feature-not-implemented", text: "Unknown encryption algorithm" });
+    expect(only(actions, "reply")[0]?.error).toEqual({
+      type: "modify",
+      condition: "feature-not-implemented",
+      text: "Unknown encryption algorithm",
+    });
   });
 
   test("E1 a key that is not base64 of 16 bytes is modify/bad-request; so is a bad max-size", () => {
@@ -118,7 +139,9 @@ describe("E1 encrypted publish", () => {
     const ivs = (seed: string) => {
       const state = initState(config(ON), { idSeed: seed });
       load(state, "alice", [registration("alice", APP, "n1", { encryption: ENC })]);
-      return [1, 2, 3].map((i) => encryptedOf(publishes(run(state, { type: "offline", now: i, user: "alice", copy: chat(`m${i}`) }))[0]).attrs.iv);
+      return [1, 2, 3].map(
+        (i) => encryptedOf(publishes(run(state, { type: "offline", now: i, user: "alice", copy: chat(`m${i}`) }))[0]).attrs.iv,
+      );
     };
     const a = ivs(SEED);
     expect(ivs(SEED)).toEqual(a);
@@ -148,7 +171,11 @@ describe("E1 encrypted publish", () => {
   });
 
   test("E1 a presence subscription request is type subscribe; a ping carries only unread", () => {
-    expect(payloadOf(xml(`<presence xmlns="jabber:client" from="carol@example.org" type="subscribe"/>`), 1, true)).toEqual({ unread: 1, sender: "carol@example.org", type: "subscribe" });
+    expect(payloadOf(xml(`<presence xmlns="jabber:client" from="carol@example.org" type="subscribe"/>`), 1, true)).toEqual({
+      unread: 1,
+      sender: "carol@example.org",
+      type: "subscribe",
+    });
     expect(payloadOf(null, 1, true)).toEqual({ unread: 1 });
   });
 
@@ -194,7 +221,10 @@ describe("E1 encrypted publish", () => {
     const state = stateOn({ pushEncryptedPreview: false });
     const pub = publishes(run(state, { type: "offline", now: 1, user: "alice", copy: chat("m1", "secret words") }))[0];
     expect(open(pub)).toEqual({ unread: 1, type: "chat" });
-    expect(payloadOf(msg("<body>x</body>", `from="room@muc.example/Bob" type="groupchat"`), 1, false)).toEqual({ unread: 1, type: "groupchat" });
+    expect(payloadOf(msg("<body>x</body>", `from="room@muc.example/Bob" type="groupchat"`), 1, false)).toEqual({
+      unread: 1,
+      type: "groupchat",
+    });
   });
 
   test("E1 encryptText is plain AES-128-GCM (no AAD): Node's decipher opens it", () => {
@@ -205,7 +235,12 @@ describe("E1 encrypted publish", () => {
 
 describe("E1.4 calls ring now", () => {
   const propose = (key: string) =>
-    copyOf(msg(`<propose xmlns="urn:xmpp:jingle-message:0" id="${key}"><description xmlns="urn:xmpp:jingle:apps:rtp:1" media="audio"/></propose>`), key);
+    copyOf(
+      msg(
+        `<propose xmlns="urn:xmpp:jingle-message:0" id="${key}"><description xmlns="urn:xmpp:jingle:apps:rtp:1" media="audio"/></propose>`,
+      ),
+      key,
+    );
 
   test("E1.4 a call queued in a hibernating session goes at once to every registration, not into the batch", () => {
     const state = stateOn({}, [registration("alice", APP, "n1", { encryption: ENC }), registration("alice", APP, "n2")]);
@@ -228,7 +263,9 @@ describe("E1.4 calls ring now", () => {
   test("E1.4 in the ack-delayed and hibernation-start queues too; without an encrypted registration calls batch as before (B30)", () => {
     const state = stateOn();
     started(state, sessionRef(), 0, `${APP}<n1`);
-    expect(publishes(run(state, { type: "ack-delayed", now: 1, user: "alice", sessionId: "s1", queue: [chat("a"), propose("call-2")] }))).toHaveLength(1);
+    expect(
+      publishes(run(state, { type: "ack-delayed", now: 1, user: "alice", sessionId: "s1", queue: [chat("a"), propose("call-2")] })),
+    ).toHaveLength(1);
     const hib = run(state, { type: "hibernation-started", now: 2, user: "alice", sessionId: "s1", queue: [propose("call-3")] });
     expect(publishes(hib).map((p) => encryptedOf(p).attrs.type)).toEqual(["voip"]);
     const plain = stateOn({}, [registration("alice", APP, "n1")]);
@@ -243,7 +280,13 @@ describe("E1.4 calls ring now", () => {
     const state = stateOn();
     started(state, sessionRef(), 0, `${APP}<n1`);
     run(state, { type: "hibernation-started", now: 1, user: "alice", sessionId: "s1", queue: [] });
-    const queuedActions = run(state, { type: "stanza-queued", now: 2, user: "alice", sessionId: "s1", copy: copyOf(msg(`<encrypted xmlns="urn:xmpp:omemo:2"><payload>CIPHERTEXT</payload></encrypted>`), "o1") });
+    const queuedActions = run(state, {
+      type: "stanza-queued",
+      now: 2,
+      user: "alice",
+      sessionId: "s1",
+      copy: copyOf(msg(`<encrypted xmlns="urn:xmpp:omemo:2"><payload>CIPHERTEXT</payload></encrypted>`), "o1"),
+    });
     const queued = state.users.get("alice")?.sessions.get("s1")?.queue[0];
     expect(JSON.stringify(queued)).not.toContain("CIPHERTEXT");
     const timer = only(queuedActions, "schedule")[0];
@@ -253,7 +296,8 @@ describe("E1.4 calls ring now", () => {
 });
 
 describe("E3 filters", () => {
-  const FILTERS = `<ignore-unknown xmlns="tigase:push:filter:ignore-unknown:0"/>` +
+  const FILTERS =
+    `<ignore-unknown xmlns="tigase:push:filter:ignore-unknown:0"/>` +
     `<muted xmlns="tigase:push:filter:muted:0"><item jid="Spam@Example.org"/><item jid="not a jid@@"/></muted>` +
     `<groupchat xmlns="tigase:push:filter:groupchat:0"><room jid="quiet@muc.example" allow="never"/>` +
     `<room jid="busy@muc.example" allow="mentioned" nick="Alice"/><room jid="x@muc.example" allow="sometimes"/></groupchat>`;
@@ -267,7 +311,10 @@ describe("E3 filters", () => {
     expect(filters()).toEqual({
       ignoreUnknown: true,
       muted: ["spam@example.org"],
-      groupchat: [{ room: "quiet@muc.example", allow: "never", nick: null }, { room: "busy@muc.example", allow: "mentioned", nick: "Alice" }],
+      groupchat: [
+        { room: "quiet@muc.example", allow: "never", nick: null },
+        { room: "busy@muc.example", allow: "mentioned", nick: "Alice" },
+      ],
     });
     expect(parseFilters(enableEl(APP, "n1"))).toEqual({ ok: true, value: null });
     const many = `<muted xmlns="tigase:push:filter:muted:0">${Array.from({ length: 1001 }, (_, i) => `<item jid="u${i}@x"/>`).join("")}</muted>`;
@@ -282,7 +329,8 @@ describe("E3 filters", () => {
     const actions = run(state, { type: "offline", now: 1, user: "alice", copy });
     return publishes(actions).length > 0 ? null : (only(actions, "history")[0]?.error ?? "?");
   };
-  const withContact = (copy: ReturnType<typeof chat>, contact: boolean | undefined) => (contact === undefined ? copy : { ...copy, contact });
+  const withContact = (copy: ReturnType<typeof chat>, contact: boolean | undefined) =>
+    contact === undefined ? copy : { ...copy, contact };
 
   test("E3 E3.1 ignore-unknown: the server says stranger → vetoed; contact → pushed; not known → pushed", () => {
     expect(vetoOf(withContact(chat("a"), false))).toBe("filters: unknown sender");
@@ -291,7 +339,9 @@ describe("E3 filters", () => {
   });
 
   test("E3 muted senders are vetoed by bare JID, whatever the case or resource", () => {
-    expect(vetoOf({ ...copyOf(msg("<body>buy</body>", `from="spam@EXAMPLE.org/bot" type="chat"`), "s"), contact: true })).toBe("filters: muted");
+    expect(vetoOf({ ...copyOf(msg("<body>buy</body>", `from="spam@EXAMPLE.org/bot" type="chat"`), "s"), contact: true })).toBe(
+      "filters: muted",
+    );
   });
 
   test("E3 E3.2 group chats: never → vetoed; mentioned → only with a mention (reference or nick); unlisted rooms pushed", () => {
@@ -299,9 +349,22 @@ describe("E3 filters", () => {
     expect(vetoOf(room("quiet@muc.example", "<body>hi</body>"))).toBe("filters: muted group chat");
     expect(vetoOf(room("busy@muc.example", "<body>hi all</body>"))).toBe("filters: not mentioned");
     expect(vetoOf(room("busy@muc.example", "<body>hey alice, look</body>"))).toBeNull();
-    expect(vetoOf(room("busy@muc.example", `<body>hey you</body><reference xmlns="urn:xmpp:reference:0" type="mention" uri="xmpp:alice@${HOST}"/>`))).toBeNull();
-    expect(vetoOf(room("busy@muc.example", `<body>hey you</body><reference xmlns="urn:xmpp:reference:0" type="mention" uri="xmpp:busy@muc.example/Alice"/>`))).toBeNull();
-    expect(vetoOf(room("busy@muc.example", `<body>hey</body><reference xmlns="urn:xmpp:reference:0" type="data" uri="xmpp:alice@${HOST}"/>`))).toBe("filters: not mentioned");
+    expect(
+      vetoOf(
+        room("busy@muc.example", `<body>hey you</body><reference xmlns="urn:xmpp:reference:0" type="mention" uri="xmpp:alice@${HOST}"/>`),
+      ),
+    ).toBeNull();
+    expect(
+      vetoOf(
+        room(
+          "busy@muc.example",
+          `<body>hey you</body><reference xmlns="urn:xmpp:reference:0" type="mention" uri="xmpp:busy@muc.example/Alice"/>`,
+        ),
+      ),
+    ).toBeNull();
+    expect(
+      vetoOf(room("busy@muc.example", `<body>hey</body><reference xmlns="urn:xmpp:reference:0" type="data" uri="xmpp:alice@${HOST}"/>`)),
+    ).toBe("filters: not mentioned");
     expect(vetoOf(room("other@muc.example", "<body>hi</body>"))).toBeNull();
   });
 
@@ -309,7 +372,16 @@ describe("E3 filters", () => {
     const state = stateOn({}, [registration("alice", APP, "n1", { filters: filters() })]);
     started(state, sessionRef(), 0, `${APP}<n1`);
     run(state, { type: "hibernation-started", now: 1, user: "alice", sessionId: "s1", queue: [] });
-    const copy = { ...copyOf(msg(`<body>x</body><reference xmlns="urn:xmpp:reference:0" type="mention" uri="xmpp:alice@${HOST}"/>`, `from="busy@muc.example/Bob" type="groupchat"`), "g1"), contact: false };
+    const copy = {
+      ...copyOf(
+        msg(
+          `<body>x</body><reference xmlns="urn:xmpp:reference:0" type="mention" uri="xmpp:alice@${HOST}"/>`,
+          `from="busy@muc.example/Bob" type="groupchat"`,
+        ),
+        "g1",
+      ),
+      contact: false,
+    };
     run(state, { type: "stanza-queued", now: 2, user: "alice", sessionId: "s1", copy });
     const queued = state.users.get("alice")?.sessions.get("s1")?.queue[0];
     expect(queued?.contact).toBe(false);

@@ -37,12 +37,18 @@ export function copyOf(stanza: XmlNode | string, key: string): StanzaCopy {
 
 /** A chat message with a body, keyed by `key`. */
 export function chat(key: string, body = "hi"): StanzaCopy {
-  return copyOf(`<message xmlns="jabber:client" from="bob@example.net/x" to="alice@${HOST}" type="chat" id="${key}"><body>${body}</body></message>`, key);
+  return copyOf(
+    `<message xmlns="jabber:client" from="bob@example.net/x" to="alice@${HOST}" type="chat" id="${key}"><body>${body}</body></message>`,
+    key,
+  );
 }
 
 /** A chat state (unimportant), keyed by `key`. */
 export function chatState(key: string): StanzaCopy {
-  return copyOf(`<message xmlns="jabber:client" from="bob@example.net/x" to="alice@${HOST}" type="chat"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`, key);
+  return copyOf(
+    `<message xmlns="jabber:client" from="bob@example.net/x" to="alice@${HOST}" type="chat"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`,
+    key,
+  );
 }
 
 export function sessionRef(user = "alice", sessionId = "s1", clientId: string | null = null): SessionRef {

@@ -51,9 +51,7 @@ test("B19 unwrapCarbon() returns the inner message and the direction", () => {
 });
 
 test("B21 an encryption marker beats an empty body; groupchat subject check comes after it", () => {
-  const stanza = xml(
-    `<message xmlns="jabber:client" type="groupchat"><subject>x</subject><encrypted xmlns="urn:xmpp:omemo:2"/></message>`,
-  );
+  const stanza = xml(`<message xmlns="jabber:client" type="groupchat"><subject>x</subject><encrypted xmlns="urn:xmpp:omemo:2"/></message>`);
   expect(isImportant(stanza)).toBe(true);
 });
 

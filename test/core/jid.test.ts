@@ -9,7 +9,23 @@ test("D1 parseJid() accepts domains, bare and full JIDs, and IPv6 literals", () 
 });
 
 test("D1 parseJid() rejects empty parts, forbidden characters, whitespace and oversized parts", () => {
-  const bad = ["", "@d", "l@", "l@d/", "l l@d", "l:x@d", "l<@d", "l'@d", "d d", "[::1", "a..b", `${"x".repeat(1024)}@d`, `l@${"d".repeat(1024)}`, `l@d/${"r".repeat(1024)}`, "l@d/ "];
+  const bad = [
+    "",
+    "@d",
+    "l@",
+    "l@d/",
+    "l l@d",
+    "l:x@d",
+    "l<@d",
+    "l'@d",
+    "d d",
+    "[::1",
+    "a..b",
+    `${"x".repeat(1024)}@d`,
+    `l@${"d".repeat(1024)}`,
+    `l@d/${"r".repeat(1024)}`,
+    "l@d/ ",
+  ];
   for (const jid of bad) expect(parseJid(jid)).toBeNull();
   expect(parseJid(`${"x".repeat(1023)}@d`)).not.toBeNull();
 });

@@ -20,7 +20,10 @@ test("D14 user-deleted drops everything, deletes from the store and records each
   const pub = publishes(run(state, { type: "offline", now: 2, user: "alice", copy: chat("o") }))[0];
   const pendingEnable = requestEnable(state, sessionRef("alice", "s1"), enableEl(APP, "c"));
   const out = run(state, { type: "user-deleted", now: 3, user: "alice" });
-  expect(only(out, "removed").map((r) => [r.identifier, r.reason])).toEqual([[`${APP}<a`, "user-deleted"], [`${APP}<b`, "user-deleted"]]);
+  expect(only(out, "removed").map((r) => [r.identifier, r.reason])).toEqual([
+    [`${APP}<a`, "user-deleted"],
+    [`${APP}<b`, "user-deleted"],
+  ]);
   expect(only(out, "store")).toEqual([{ type: "store", ops: [{ op: "delete-user", user: "alice" }] }]);
   expect(only(out, "cancel-timer")).toEqual([{ type: "cancel-timer", key: "batch/alice/s1" }]);
   expect(only(out, "reply")[0]?.error?.condition).toBe("item-not-found");

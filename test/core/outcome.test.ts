@@ -28,19 +28,48 @@ describe("D17 one history record per push, made at its outcome", () => {
     const [a] = publishes(sent);
     const out = run(state, { type: "publish-result", now: 130, publishId: a!.id, from: APP });
     expect(only(out, "history")).toEqual([
-      { type: "history", at: 130, user: "alice", identifier: ID, publishId: a!.id, trigger: "offline", important: true, outcome: "ok", latencyMs: 30, error: null, sentAt: 100 },
+      {
+        type: "history",
+        at: 130,
+        user: "alice",
+        identifier: ID,
+        publishId: a!.id,
+        trigger: "offline",
+        important: true,
+        outcome: "ok",
+        latencyMs: 30,
+        error: null,
+        sentAt: 100,
+      },
     ]);
     expect(pushCounts(out)).toEqual(["ok"]);
-    expect(only(out, "metric").filter((m) => m.name === "publish_latency_seconds").map((m) => m.value)).toEqual([0.03]);
+    expect(
+      only(out, "metric")
+        .filter((m) => m.name === "publish_latency_seconds")
+        .map((m) => m.value),
+    ).toEqual([0.03]);
   });
 
   test("D17 an error reply is counted once by type and condition, with its latency", () => {
     const state = fresh({ pushRetryDelaysMs: [], pushRemoveConditions: [] });
     load(state, "alice", [registration("alice", APP, "n1")]);
     const [p] = publishes(run(state, { type: "offline", now: 100, user: "alice", copy: chat("m1") }));
-    const out = run(state, { type: "publish-error", now: 110, publishId: p!.id, from: APP, errorType: "cancel", condition: "item-not-found" });
-    expect(only(out, "metric").filter((m) => m.name === "publish_errors_total").map((m) => m.labels)).toEqual([{ type: "cancel", condition: "item-not-found" }]);
-    expect(only(out, "history").map((h) => [h.outcome, h.error, h.latencyMs, h.sentAt])).toEqual([["error", "cancel/item-not-found", 10, 100]]);
+    const out = run(state, {
+      type: "publish-error",
+      now: 110,
+      publishId: p!.id,
+      from: APP,
+      errorType: "cancel",
+      condition: "item-not-found",
+    });
+    expect(
+      only(out, "metric")
+        .filter((m) => m.name === "publish_errors_total")
+        .map((m) => m.labels),
+    ).toEqual([{ type: "cancel", condition: "item-not-found" }]);
+    expect(only(out, "history").map((h) => [h.outcome, h.error, h.latencyMs, h.sentAt])).toEqual([
+      ["error", "cancel/item-not-found", 10, 100],
+    ]);
   });
 
   test("D11 a publish sent again after a broken link is not listed in flight; its row is dated at its outcome", () => {
@@ -48,7 +77,9 @@ describe("D17 one history record per push, made at its outcome", () => {
     load(state, "alice", [registration("alice", APP, "n1")]);
     run(state, { type: "offline", now: 10, user: "alice", copy: chat("m1") });
     const again = publishes(run(state, { type: "link-restored", now: 500, sentBefore: 400, known: NONE }))[0]!;
-    expect(answers(run(state, { type: "admin-query", now: 501, requestId: "q", query: { kind: "inflight", user: "alice" } }))).toEqual([{ kind: "inflight", pushes: [] }]);
+    expect(answers(run(state, { type: "admin-query", now: 501, requestId: "q", query: { kind: "inflight", user: "alice" } }))).toEqual([
+      { kind: "inflight", pushes: [] },
+    ]);
     const h = only(run(state, { type: "publish-result", now: 610, publishId: again.id, from: APP }), "history")[0];
     expect(h).toMatchObject({ outcome: "ok", at: 610, latencyMs: 110 });
     expect(h?.sentAt).toBeUndefined();
@@ -114,9 +145,13 @@ describe("the admin API asks the core", () => {
         ],
       },
     ]);
-    const one = answers(run(state, { type: "admin-query", now: 300, requestId: "q2", query: { kind: "inflight", user: "alice", identifier: `${APP}<n2` } }));
+    const one = answers(
+      run(state, { type: "admin-query", now: 300, requestId: "q2", query: { kind: "inflight", user: "alice", identifier: `${APP}<n2` } }),
+    );
     expect(one.flatMap((a) => (a.kind === "inflight" ? a.pushes.map((p) => p.publishId) : []))).toEqual([first[1]!.id]);
-    expect(answers(run(state, { type: "admin-query", now: 300, requestId: "q3", query: { kind: "inflight", user: "bob" } }))).toEqual([{ kind: "inflight", pushes: [] }]);
+    expect(answers(run(state, { type: "admin-query", now: 300, requestId: "q3", query: { kind: "inflight", user: "bob" } }))).toEqual([
+      { kind: "inflight", pushes: [] },
+    ]);
   });
 
   test("user: sessions with binding and hibernation, without loading or touching the user", () => {
@@ -132,7 +167,9 @@ describe("the admin API asks the core", () => {
           kind: "user",
           disabled: false,
           extensions: [],
-          sessions: [{ sessionId: "s1", fullJid: "alice@example.com/s1", clientId: "client-1", bound: ID, hibernating: true, hibernatingSince: 50 }],
+          sessions: [
+            { sessionId: "s1", fullJid: "alice@example.com/s1", clientId: "client-1", bound: ID, hibernating: true, hibernatingSince: 50 },
+          ],
         },
       },
     ]);
@@ -143,7 +180,9 @@ describe("the admin API asks the core", () => {
   test("totals: the core's table sizes", () => {
     const state = twoRegs();
     run(state, { type: "offline", now: 100, user: "alice", copy: chat("m1") });
-    expect(answers(run(state, { type: "admin-query", now: 1, requestId: "t", query: { kind: "totals" } }))).toEqual([{ kind: "totals", cachedUsers: 1, pendingPublishes: 2 }]);
+    expect(answers(run(state, { type: "admin-query", now: 1, requestId: "t", query: { kind: "totals" } }))).toEqual([
+      { kind: "totals", cachedUsers: 1, pendingPublishes: 2 },
+    ]);
   });
 
   test("B39 a test push is answered with its publishes, then with each one's first outcome", () => {
@@ -155,15 +194,37 @@ describe("the admin API asks the core", () => {
     expect(sent.map((p) => p.trigger)).toEqual(["ping", "ping"]);
     const ok = run(state, { type: "publish-result", now: 120, publishId: sent[0]!.id, from: APP });
     expect(only(ok, "admin-reply")).toEqual([
-      { type: "admin-reply", requestId: "tp", answer: { kind: "push-outcome", publishId: sent[0]!.id, identifier: ID, outcome: "ok", error: null, latencyMs: 20 } },
+      {
+        type: "admin-reply",
+        requestId: "tp",
+        answer: { kind: "push-outcome", publishId: sent[0]!.id, identifier: ID, outcome: "ok", error: null, latencyMs: 20 },
+      },
     ]);
-    const failed = run(state, { type: "publish-error", now: 130, publishId: sent[1]!.id, from: APP, errorType: "cancel", condition: "item-not-found" });
-    expect(answers(failed)).toEqual([{ kind: "push-outcome", publishId: sent[1]!.id, identifier: `${APP}<n2`, outcome: "error", error: "cancel/item-not-found", latencyMs: 30 }]);
+    const failed = run(state, {
+      type: "publish-error",
+      now: 130,
+      publishId: sent[1]!.id,
+      from: APP,
+      errorType: "cancel",
+      condition: "item-not-found",
+    });
+    expect(answers(failed)).toEqual([
+      {
+        kind: "push-outcome",
+        publishId: sent[1]!.id,
+        identifier: `${APP}<n2`,
+        outcome: "error",
+        error: "cancel/item-not-found",
+        latencyMs: 30,
+      },
+    ]);
   });
 
   test("B39 a test push that matches nothing is answered with no publishes; an ordinary ping gets no admin answer", () => {
     const state = twoRegs();
-    expect(answers(run(state, { type: "ping", now: 1, user: "alice", identifiers: ["none<"], adminRequestId: "tp" }))).toEqual([{ kind: "test-push", publishes: [] }]);
+    expect(answers(run(state, { type: "ping", now: 1, user: "alice", identifiers: ["none<"], adminRequestId: "tp" }))).toEqual([
+      { kind: "test-push", publishes: [] },
+    ]);
     const plain = run(state, { type: "ping", now: 2, user: "alice" });
     expect(only(plain, "admin-reply")).toEqual([]);
     expect(only(run(state, { type: "publish-result", now: 3, publishId: publishes(plain)[0]!.id, from: APP }), "admin-reply")).toEqual([]);
@@ -171,7 +232,11 @@ describe("the admin API asks the core", () => {
 
   test("an admin delete with a request id is answered with how many registrations went", () => {
     const state = twoRegs();
-    expect(answers(run(state, { type: "admin-delete", now: 1, user: "alice", identifiers: null, adminRequestId: "d" }))).toEqual([{ kind: "deleted", removed: 2 }]);
-    expect(answers(run(state, { type: "admin-delete", now: 2, user: "alice", identifiers: [ID], adminRequestId: "d2" }))).toEqual([{ kind: "deleted", removed: 0 }]);
+    expect(answers(run(state, { type: "admin-delete", now: 1, user: "alice", identifiers: null, adminRequestId: "d" }))).toEqual([
+      { kind: "deleted", removed: 2 },
+    ]);
+    expect(answers(run(state, { type: "admin-delete", now: 2, user: "alice", identifiers: [ID], adminRequestId: "d2" }))).toEqual([
+      { kind: "deleted", removed: 0 },
+    ]);
   });
 });

@@ -30,7 +30,17 @@ test("D16 a filter vetoes a push: nothing is sent, history records 'vetoed' with
   const actions = run(state, { type: "offline", now: 5, user: "alice", copy: chat("m1") });
   expect(publishes(actions)).toEqual([]);
   expect(only(actions, "history")).toEqual([
-    { type: "history", at: 5, user: "alice", identifier: `${APP}<n1`, publishId: null, trigger: "offline", important: true, outcome: "vetoed", error: "mute: muted sender" },
+    {
+      type: "history",
+      at: 5,
+      user: "alice",
+      identifier: `${APP}<n1`,
+      publishId: null,
+      trigger: "offline",
+      important: true,
+      outcome: "vetoed",
+      error: "mute: muted sender",
+    },
   ]);
   expect(state.pending.size).toBe(0);
   // the ping path is not vetoed by this filter
@@ -39,7 +49,12 @@ test("D16 a filter vetoes a push: nothing is sent, history records 'vetoed' with
 
 test("D16 every filter runs before any build stage; build stages run in list order", () => {
   const order: string[] = [];
-  const a: PushExtension = { name: "a", features: [], filter: () => (order.push("filter a"), null), build: (d) => (order.push("build a"), d) };
+  const a: PushExtension = {
+    name: "a",
+    features: [],
+    filter: () => (order.push("filter a"), null),
+    build: (d) => (order.push("build a"), d),
+  };
   const b: PushExtension = {
     name: "b",
     features: [],

@@ -1,6 +1,21 @@
 import { expect, test } from "bun:test";
 import type { CoreConfig } from "../../src/core/types.ts";
-import { APP, chat, copyOf, enable, fixture, fresh, load, only, publishes, pushCounts, registration, run, sessionRef, started } from "./harness.ts";
+import {
+  APP,
+  chat,
+  copyOf,
+  enable,
+  fixture,
+  fresh,
+  load,
+  only,
+  publishes,
+  pushCounts,
+  registration,
+  run,
+  sessionRef,
+  started,
+} from "./harness.ts";
 
 function oneReg(over: Partial<CoreConfig> = {}, options: string | null = null) {
   const state = fresh(over);
@@ -42,8 +57,12 @@ test("B25 sender and body are left out by default (D17 privacy)", () => {
 });
 
 test("B25 with_sender puts the stanza's from; for carbons the wrapper's from", () => {
-  expect(publishes(offline({ pushNotificationWithSender: true }, "message-body"))[0]?.summary.lastMessageSender).toBe("bob@example.net/laptop");
-  expect(publishes(offline({ pushNotificationWithSender: true }, "carbon-received"))[0]?.summary.lastMessageSender).toBe("alice@example.com");
+  expect(publishes(offline({ pushNotificationWithSender: true }, "message-body"))[0]?.summary.lastMessageSender).toBe(
+    "bob@example.net/laptop",
+  );
+  expect(publishes(offline({ pushNotificationWithSender: true }, "carbon-received"))[0]?.summary.lastMessageSender).toBe(
+    "alice@example.com",
+  );
 });
 
 test("B25 with_body puts the outer body; absent for carbons and importance is not consulted", () => {
@@ -93,7 +112,17 @@ test("B28 (D16: no veto hook) every push is sent and recorded in history as sent
   expect(pushCounts(actions)).toEqual(["sent"]);
   // recorded once, at its outcome: never answered before the daemon stopped, it stays "sent"
   expect(only(run(state, { type: "shutdown", now: 10, graceMs: 0 }), "history")).toEqual([
-    { type: "history", at: 10, user: "alice", identifier: `${APP}<n1`, publishId: pub?.id ?? "", trigger: "offline", important: true, outcome: "sent", sentAt: 10 },
+    {
+      type: "history",
+      at: 10,
+      user: "alice",
+      identifier: `${APP}<n1`,
+      publishId: pub?.id ?? "",
+      trigger: "offline",
+      important: true,
+      outcome: "sent",
+      sentAt: 10,
+    },
   ]);
 });
 

@@ -36,7 +36,12 @@ test("B41 a non-wait error from the registration's jid counts (D13: persisted wi
   const out = fail(state, push(state));
   expect(reg(state)?.errorCount).toBe(1);
   expect(only(out, "store")).toEqual([
-    { type: "store", ops: [{ op: "error-count", user: "alice", identifier: ID, errorCount: 1, lastError: "cancel/internal-server-error", lastErrorAt: 200 }] },
+    {
+      type: "store",
+      ops: [
+        { op: "error-count", user: "alice", identifier: ID, errorCount: 1, lastError: "cancel/internal-server-error", lastErrorAt: 200 },
+      ],
+    },
   ]);
   expect(only(out, "history")[0]).toMatchObject({ outcome: "error", error: "cancel/internal-server-error", latencyMs: 100 });
 });
@@ -48,7 +53,14 @@ test("B41 at push_max_errors the registration is removed, sessions unbound and e
   const out = fail(state, push(state));
   expect(reg(state)).toBeUndefined();
   expect(only(out, "removed")).toEqual([
-    { type: "removed", at: 200, user: "alice", identifier: ID, reason: "max-errors", detail: "3 consecutive errors, last cancel/internal-server-error" },
+    {
+      type: "removed",
+      at: 200,
+      user: "alice",
+      identifier: ID,
+      reason: "max-errors",
+      detail: "3 consecutive errors, last cancel/internal-server-error",
+    },
   ]);
   expect(only(out, "store")).toEqual([{ type: "store", ops: [{ op: "delete", user: "alice", identifiers: [ID] }] }]);
   expect(only(out, "hibernation-timeout")).toEqual([{ type: "hibernation-timeout", user: "alice", sessionId: "s1", mode: "restore" }]);
@@ -104,7 +116,18 @@ test("D11 tick expires publishes past their deadline as timeouts that never coun
   expect(run(state, { type: "tick", now: 1099 })).toEqual([]);
   const out = run(state, { type: "tick", now: 1100 });
   expect(only(out, "history")).toEqual([
-    { type: "history", at: 1100, user: "alice", identifier: ID, publishId: id, trigger: "offline", important: true, outcome: "retry-scheduled", error: "timeout", sentAt: 100 },
+    {
+      type: "history",
+      at: 1100,
+      user: "alice",
+      identifier: ID,
+      publishId: id,
+      trigger: "offline",
+      important: true,
+      outcome: "retry-scheduled",
+      error: "timeout",
+      sentAt: 100,
+    },
   ]);
   expect(only(out, "metric").map((m) => m.name)).toEqual(["publish_timeouts_total", "pushes_total", "publish_retries_total"]);
   expect(reg(state)?.errorCount).toBe(0);

@@ -33,7 +33,11 @@ test("D11 publishes sent on the new stream are not re-sent; each push is sent at
   // m1 has now been sent 3 times: the next break gives up on it with a timeout record
   const last = run(state, { type: "link-restored", now: 1500, sentBefore: 1400, known: NONE });
   expect(publishes(last)).toHaveLength(1);
-  expect(only(last, "history").map((h) => h.outcome).sort()).toEqual(["retried", "timeout"]);
+  expect(
+    only(last, "history")
+      .map((h) => h.outcome)
+      .sort(),
+  ).toEqual(["retried", "timeout"]);
 });
 
 test("D11 a publish the bridge lists as forwarded is not sent again; its outcome event still resolves it", () => {

@@ -27,7 +27,9 @@ function push(state: CoreState, now: number, user = "alice"): Publish {
 }
 
 const retryMetrics = (actions: Action[]) =>
-  only(actions, "metric").filter((m) => m.name === "publish_retries_total").map((m) => m.labels?.outcome);
+  only(actions, "metric")
+    .filter((m) => m.name === "publish_retries_total")
+    .map((m) => m.labels?.outcome);
 
 /** The ways one attempt can fail transiently, each given the publish and the time. */
 type Failure = {
@@ -95,7 +97,9 @@ describe("D19 a transient failure is retried after each delay, then given up and
       }
       now = failure.at(sent[2]!, now);
       const last = failure.fail(state, sent[2]!, now);
-      expect(only(last, "history").map((r) => [r.publishId, r.outcome])).toEqual([[sent[2]!.id, failure.error === "timeout" ? "timeout" : "error"]]);
+      expect(only(last, "history").map((r) => [r.publishId, r.outcome])).toEqual([
+        [sent[2]!.id, failure.error === "timeout" ? "timeout" : "error"],
+      ]);
       expect(only(last, "schedule")).toEqual([]);
       expect(retryMetrics(last)).toEqual(["given-up"]);
       expect(state.retries.size).toBe(0);
@@ -140,7 +144,14 @@ describe("D19 only wait errors and timeouts are retried", () => {
 
   test("D19 push_retry_delays = [] keeps the reference: wait recorded as error, timeout as timeout, nothing scheduled (B42, B44)", () => {
     const state = setup({ pushRetryDelaysMs: [] });
-    const a = run(state, { type: "publish-error", now: 10, publishId: push(state, 1).id, from: APP, errorType: "wait", condition: "resource-constraint" });
+    const a = run(state, {
+      type: "publish-error",
+      now: 10,
+      publishId: push(state, 1).id,
+      from: APP,
+      errorType: "wait",
+      condition: "resource-constraint",
+    });
     expect(only(a, "history").map((h) => h.outcome)).toEqual(["error"]);
     const p = push(state, 20);
     const b = run(state, { type: "tick", now: p.deadline });
@@ -171,11 +182,25 @@ describe("D19 a newer push supersedes a retry", () => {
     const state = setup();
     const older = push(state, 1000);
     const newer = push(state, 1001);
-    const out = run(state, { type: "publish-error", now: 1100, publishId: older.id, from: APP, errorType: "wait", condition: "remote-server-timeout" });
+    const out = run(state, {
+      type: "publish-error",
+      now: 1100,
+      publishId: older.id,
+      from: APP,
+      errorType: "wait",
+      condition: "remote-server-timeout",
+    });
     expect(only(out, "history").map((h) => [h.publishId, h.outcome])).toEqual([[older.id, "superseded"]]);
     expect(only(out, "schedule")).toEqual([]);
     // the newer one is still retried when it fails
-    const next = run(state, { type: "publish-error", now: 1200, publishId: newer.id, from: APP, errorType: "wait", condition: "remote-server-timeout" });
+    const next = run(state, {
+      type: "publish-error",
+      now: 1200,
+      publishId: newer.id,
+      from: APP,
+      errorType: "wait",
+      condition: "remote-server-timeout",
+    });
     expect(only(next, "schedule")).toHaveLength(1);
   });
 
@@ -238,14 +263,30 @@ describe("D19 bounds: a dead service never causes a storm", () => {
       clock.advance(now);
       clock.step({ type: "offline", now, user: "alice", copy: chat(`storm${i}`) });
       for (const p of [...clock.sent]) {
-        if (state.pending.has(p.id)) clock.step({ type: "publish-error", now: now + 50, publishId: p.id, from: APP, errorType: "wait", condition: "resource-constraint" });
+        if (state.pending.has(p.id))
+          clock.step({
+            type: "publish-error",
+            now: now + 50,
+            publishId: p.id,
+            from: APP,
+            errorType: "wait",
+            condition: "resource-constraint",
+          });
       }
       expect(clock.timers.size).toBeLessThanOrEqual(1);
       expect(state.retries.size).toBeLessThanOrEqual(1);
     }
     clock.advance(10_000_000);
     for (const p of [...clock.sent]) {
-      if (state.pending.has(p.id)) clock.step({ type: "publish-error", now: 10_000_001, publishId: p.id, from: APP, errorType: "wait", condition: "resource-constraint" });
+      if (state.pending.has(p.id))
+        clock.step({
+          type: "publish-error",
+          now: 10_000_001,
+          publishId: p.id,
+          from: APP,
+          errorType: "wait",
+          condition: "resource-constraint",
+        });
     }
     clock.advance(20_000_000);
     // every push superseded the previous push's retry: only the last push is retried, twice
@@ -263,7 +304,8 @@ describe("D19 bounds: a dead service never causes a storm", () => {
       for (let t = start; t < start + 500_000; t += 1_000) {
         clock.advance(t);
         for (const p of [...clock.sent]) {
-          if (state.pending.has(p.id)) clock.step({ type: "publish-error", now: t, publishId: p.id, from: APP, errorType: "wait", condition: "resource-constraint" });
+          if (state.pending.has(p.id))
+            clock.step({ type: "publish-error", now: t, publishId: p.id, from: APP, errorType: "wait", condition: "resource-constraint" });
         }
       }
     }
@@ -278,7 +320,9 @@ describe("D19 bounds: a dead service never causes a storm", () => {
       load(state, user, [registration(user, APP, "n1")]);
       ids.push(push(state, 1, user).id);
     }
-    const outs = ids.map((id) => run(state, { type: "publish-error", now: 5, publishId: id, from: APP, errorType: "wait", condition: "resource-constraint" }));
+    const outs = ids.map((id) =>
+      run(state, { type: "publish-error", now: 5, publishId: id, from: APP, errorType: "wait", condition: "resource-constraint" }),
+    );
     expect(outs.map((o) => only(o, "history")[0]?.outcome)).toEqual(["retry-scheduled", "retry-scheduled", "error"]);
     expect(retryMetrics(outs[2]!)).toEqual(["dropped"]);
     expect(state.retries.size).toBe(2);
@@ -379,7 +423,19 @@ test("D19 a link resend of an older publish does not make it the newest: its tra
   const out = run(state, { type: "link-restored", now: 500, sentBefore: 400, known: new Set([newer.id]) }); // only the older one is resent
   const resent = publishes(out)[0]!;
   expect(resent.summary).toEqual(older.summary);
-  const failed = run(state, { type: "publish-error", now: 600, publishId: resent.id, from: APP, errorType: "wait", condition: "resource-constraint" });
+  const failed = run(state, {
+    type: "publish-error",
+    now: 600,
+    publishId: resent.id,
+    from: APP,
+    errorType: "wait",
+    condition: "resource-constraint",
+  });
   expect(only(failed, "history").map((h) => h.outcome)).toEqual(["superseded"]);
-  expect(only(run(state, { type: "publish-error", now: 700, publishId: newer.id, from: APP, errorType: "wait", condition: "resource-constraint" }), "schedule")).toHaveLength(1);
+  expect(
+    only(
+      run(state, { type: "publish-error", now: 700, publishId: newer.id, from: APP, errorType: "wait", condition: "resource-constraint" }),
+      "schedule",
+    ),
+  ).toHaveLength(1);
 });

@@ -63,9 +63,18 @@ test("D8 ack-delayed twice does not push the same stanzas again (fixes B32 quirk
 test("B33 hibernation-start extends the timeout and processes the unacked queue directly", () => {
   const state = bound();
   const actions = run(state, { type: "hibernation-started", now: 10, user: "alice", sessionId: "s1", queue: [chatState("c"), chat("m")] });
-  expect(only(actions, "hibernation-timeout")[0]).toEqual({ type: "hibernation-timeout", user: "alice", sessionId: "s1", mode: "extend", seconds: 259200 });
+  expect(only(actions, "hibernation-timeout")[0]).toEqual({
+    type: "hibernation-timeout",
+    user: "alice",
+    sessionId: "s1",
+    mode: "extend",
+    seconds: 259200,
+  });
   expect(only(actions, "schedule")).toHaveLength(0);
-  expect(publishes(actions).map((p) => [p.important, p.trigger])).toEqual([[false, "hibernation-start"], [true, "hibernation-start"]]);
+  expect(publishes(actions).map((p) => [p.important, p.trigger])).toEqual([
+    [false, "hibernation-start"],
+    [true, "hibernation-start"],
+  ]);
 });
 
 test("D12 an unbound hibernating session gets no extended timeout", () => {
@@ -138,7 +147,10 @@ test("B36 a JMI propose (jingle-message:0 and :1) targets all registrations", ()
 test("B37 offline path pushes to all registrations, bound or not", () => {
   const state = bound();
   const pubs = publishes(run(state, { type: "offline", now: 1, user: "alice", copy: chat("o") }));
-  expect(pubs.map((p) => [p.identifier, p.trigger])).toEqual([[`${APP}<mine`, "offline"], [`${APP}<other`, "offline"]]);
+  expect(pubs.map((p) => [p.identifier, p.trigger])).toEqual([
+    [`${APP}<mine`, "offline"],
+    [`${APP}<other`, "offline"],
+  ]);
 });
 
 test("B38 bare groupchat pushes to all registrations", () => {

@@ -51,7 +51,13 @@ test("user-deleted of a disabled account purges the registrations and clears the
   run(state, { type: "user-disabled", now: 1, user: "alice" });
   const out = run(state, { type: "user-deleted", now: 2, user: "alice" });
   expect(only(out, "store")).toEqual([
-    { type: "store", ops: [{ op: "delete-user", user: "alice" }, { op: "user-flag", user: "alice", disabled: false, at: 2 }] },
+    {
+      type: "store",
+      ops: [
+        { op: "delete-user", user: "alice" },
+        { op: "user-flag", user: "alice", disabled: false, at: 2 },
+      ],
+    },
   ]);
   expect(only(out, "removed").map((r) => r.reason)).toEqual(["user-deleted"]);
   expect(state.disabled.has("alice")).toBe(false);

@@ -3,7 +3,11 @@ import { childText, getChild, serialize, utf8Length } from "../../src/core/xml.t
 import { xml } from "./harness.ts";
 
 test("B6 serialize() escapes text and attributes and round-trips through ltx", () => {
-  const node = { name: "x", attrs: { xmlns: "jabber:x:data", a: `"'<&>` }, children: ["1 < 2 & 3 > 2", { name: "e", attrs: {}, children: [] }] };
+  const node = {
+    name: "x",
+    attrs: { xmlns: "jabber:x:data", a: `"'<&>` },
+    children: ["1 < 2 & 3 > 2", { name: "e", attrs: {}, children: [] }],
+  };
   const text = serialize(node);
   expect(text).toBe(`<x xmlns="jabber:x:data" a="&quot;&apos;&lt;&amp;&gt;">1 &lt; 2 &amp; 3 &gt; 2<e/></x>`);
   const back = xml(text);

@@ -21,10 +21,14 @@ function message(from: TestClient, id: string): void {
 
 /** Waits until the daemon recorded `n` pushes to alice vetoed because the account is disabled. */
 async function vetoedCount(s: PushStack, n: number): Promise<void> {
-  await eventually(async () => {
-    const rows = await history(s);
-    return rows.filter((r) => r.outcome === "vetoed" && r.error === "account disabled").length >= n ? true : undefined;
-  }, 10000, `${n} pushes vetoed for the disabled account`);
+  await eventually(
+    async () => {
+      const rows = await history(s);
+      return rows.filter((r) => r.outcome === "vetoed" && r.error === "account disabled").length >= n ? true : undefined;
+    },
+    10000,
+    `${n} pushes vetoed for the disabled account`,
+  );
 }
 
 async function shell(s: PushStack, command: string): Promise<string> {
@@ -50,7 +54,11 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
     await s.app.waitForCount(1);
 
     await shell(s, `user:disable("alice@localhost")`);
-    await eventually(async () => (s.daemon.logs().includes("account disabled: pushes suspended") ? true : undefined), 10000, "the daemon's disabled line");
+    await eventually(
+      async () => (s.daemon.logs().includes("account disabled: pushes suspended") ? true : undefined),
+      10000,
+      "the daemon's disabled line",
+    );
     message(bob, "while-1");
     message(bob, "while-2");
     await vetoedCount(s, 2);
@@ -67,7 +75,11 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
     expect(s.app.publishes).toHaveLength(1);
 
     await shell(s, `user:enable("alice@localhost")`);
-    await eventually(async () => (again.logs().includes("account enabled: pushes resumed") ? true : undefined), 10000, "the daemon's enabled line");
+    await eventually(
+      async () => (again.logs().includes("account enabled: pushes resumed") ? true : undefined),
+      10000,
+      "the daemon's enabled line",
+    );
     message(bob, "enabled");
     await s.app.waitForCount(2);
     await Bun.sleep(1000);
@@ -93,13 +105,21 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
   test("registration_delete_grace_period: the account's own removal request disables it first (pushes stop, registrations kept); the deletion task then purges them", async () => {
     const s = await stack({
       users: ["alice", "bob"],
-      prosody: { ...prosody, extraModules: ["admin_shell", "register"], extraGlobalConfig: `${HASHED}\nregistration_delete_grace_period = 1` },
+      prosody: {
+        ...prosody,
+        extraModules: ["admin_shell", "register"],
+        extraGlobalConfig: `${HASHED}\nregistration_delete_grace_period = 1`,
+      },
     });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");
     const reply = await phone.iq(`<iq type='set' id='rm1'><query xmlns='jabber:iq:register'><remove/></query></iq>`, "rm1");
     expect(reply.type).toBe("result");
-    await eventually(async () => (s.daemon.logs().includes("account disabled: pushes suspended") ? true : undefined), 10000, "the daemon's disabled line");
+    await eventually(
+      async () => (s.daemon.logs().includes("account disabled: pushes suspended") ? true : undefined),
+      10000,
+      "the daemon's disabled line",
+    );
     const bob = await s.client("bob", "pc");
     message(bob, "pending-deletion");
     await vetoedCount(s, 1);
@@ -109,7 +129,11 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
     // mod_user_account_management's daily task, run now (the grace period of 1 s is over).
     await Bun.sleep(1100);
     await shell(s, `> prosody.hosts["localhost"].modules.user_account_management.cleanup_soft_deleted_accounts()`);
-    await eventually(async () => ((await registrations(s)).status === 404 ? true : undefined), 10000, "registrations purged after the grace period");
+    await eventually(
+      async () => ((await registrations(s)).status === 404 ? true : undefined),
+      10000,
+      "registrations purged after the grace period",
+    );
     message(bob, "after-deletion");
     await Bun.sleep(1500);
     expect(s.app.publishes).toHaveLength(0);
@@ -119,7 +143,10 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
 function lifecycle012(): void {
   test("user-disabled and user-enabled [prosody 0.12: not applicable, 0.12's usermanager cannot disable an account, so these events never fire]", async () => {
     const s = await stack({ users: ["alice"], prosody: { version: "0.12", extraModules: ["admin_shell"] } });
-    const answer = await s.prosody.prosodyctl("shell", `> require"core.usermanager".disable_user == nil and require"core.usermanager".enable_user == nil`);
+    const answer = await s.prosody.prosodyctl(
+      "shell",
+      `> require"core.usermanager".disable_user == nil and require"core.usermanager".enable_user == nil`,
+    );
     expect(answer).toContain("Result: true");
   });
 
@@ -131,7 +158,10 @@ function lifecycle012(): void {
     await s.prosody.prosodyctl("deluser", "alice@localhost");
     await Bun.sleep(1500);
     expect((await registrations(s)).regs.map((r) => r.node)).toEqual(["n1"]);
-    const res = await fetch(s.daemon.url("/api/v1/users/alice/registrations"), { method: "DELETE", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const res = await fetch(s.daemon.url("/api/v1/users/alice/registrations"), {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(res.status).toBe(200);
     expect((await registrations(s)).status).toBe(404);
   });

@@ -64,7 +64,9 @@ beforeAll(async () => {
   });
   let seq = 0;
   const event = (attrs: string, inner = "") =>
-    conn.write(`<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${bridge.epoch}' seq='${++seq}' ${attrs}>${inner}</event></message>`);
+    conn.write(
+      `<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${bridge.epoch}' seq='${++seq}' ${attrs}>${inner}</event></message>`,
+    );
   event(`type='session-started' user='alice' session='sess-a' full='alice@${HOST}/phone' client-id='conversations-uuid'`);
   const form =
     `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>` +
@@ -84,7 +86,9 @@ beforeAll(async () => {
   await waitFor(() => bridge.publishes.length > 0, 5000, "a publish");
   const deadline = Date.now() + 5000;
   for (;;) {
-    const v = (await (await fetch(daemon.url("/api/v1/users/alice"), { headers: auth })).json()) as { devices: Array<{ errorCount: number }> };
+    const v = (await (await fetch(daemon.url("/api/v1/users/alice"), { headers: auth })).json()) as {
+      devices: Array<{ errorCount: number }>;
+    };
     if (v.devices[0]?.errorCount === 1) break;
     if (Date.now() > deadline) throw new Error(`Cannot see the failed push: ${JSON.stringify(v)}`);
     await Bun.sleep(50);
@@ -100,7 +104,8 @@ afterAll(async () => {
 });
 
 function noSecrets(html: string): void {
-  for (const secret of [TOKEN, NODE, FORM_SECRET, BODY, SECRET]) expect({ secret, found: html.includes(secret) }).toEqual({ secret, found: false });
+  for (const secret of [TOKEN, NODE, FORM_SECRET, BODY, SECRET])
+    expect({ secret, found: html.includes(secret) }).toEqual({ secret, found: false });
 }
 
 describe("admin page in chromium", () => {
@@ -156,7 +161,13 @@ describe("admin page in chromium", () => {
       "1",
     ]);
     const push = (await page.locator("#pushes tbody tr").first().innerText()).split("\t").map((s) => s.trim());
-    expect(push.slice(1, 6)).toEqual(["offline (important)", "error", expect.stringMatching(/^\d+ ms$/), "cancel/internal-server-error", `${APP} f00dfe…4242`]);
+    expect(push.slice(1, 6)).toEqual([
+      "offline (important)",
+      "error",
+      expect.stringMatching(/^\d+ ms$/),
+      "cancel/internal-server-error",
+      `${APP} f00dfe…4242`,
+    ]);
     const session = (await page.locator("#sessions tbody tr").first().innerText()).split("\t").map((s) => s.trim());
     expect(session).toEqual(["phone", "conversations-uuid", expect.stringMatching(/^hibernating since /), `${APP} f00dfe…4242`]);
     noSecrets(await page.content());

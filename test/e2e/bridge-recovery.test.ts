@@ -136,7 +136,10 @@ describeProsody("bridge limits, quarantine and unclean-stop recovery", (version)
     expect(log).not.toContain("stuck one"); // never the content
     // acknowledge everything so far
     await Bun.sleep(300);
-    const last = c.received.map(eventOf).filter((e): e is Element => e !== undefined).at(-1) as Element;
+    const last = c.received
+      .map(eventOf)
+      .filter((e): e is Element => e !== undefined)
+      .at(-1) as Element;
     ack(c, p, h.attrs.epoch as string, Number(last.attrs.seq));
   });
 

@@ -37,12 +37,7 @@ function isEvent(type: string, pred: (ev: Element) => boolean = () => true): (el
   };
 }
 
-async function waitEvent(
-  c: TestComponent,
-  type: string,
-  pred: (ev: Element) => boolean = () => true,
-  timeoutMs = 5000,
-): Promise<Element> {
+async function waitEvent(c: TestComponent, type: string, pred: (ev: Element) => boolean = () => true, timeoutMs = 5000): Promise<Element> {
   const el = await c.waitFor(isEvent(type, pred), timeoutMs, `${type} event`);
   return eventOf(el) as Element;
 }
@@ -97,7 +92,10 @@ async function connectAndHello(p: ProsodyInstance): Promise<{ c: TestComponent; 
   const reply = await c.iq(helloIq(p));
   await Bun.sleep(400);
   const at = c.received.indexOf(reply);
-  const replayed = c.received.slice(at + 1).map(eventOf).filter((e): e is Element => e !== undefined);
+  const replayed = c.received
+    .slice(at + 1)
+    .map(eventOf)
+    .filter((e): e is Element => e !== undefined);
   return { c, hello: reply.getChild("hello", NS) as Element, replayed };
 }
 
@@ -209,7 +207,10 @@ describeProsody("bridge on a shared Prosody", (version) => {
     expect(r.type).toBe("result");
     // the binding is remembered on the session and reported in the next hello
     const hello = await daemon.iq(helloIq(p));
-    const snap = hello.getChild("hello", NS)?.getChildren("session").find((s) => s.attrs.id === aliceSession);
+    const snap = hello
+      .getChild("hello", NS)
+      ?.getChildren("session")
+      .find((s) => s.attrs.id === aliceSession);
     expect(snap?.attrs.bound).toBe("app.localhost<n1");
   });
 
@@ -274,13 +275,21 @@ describeProsody("bridge on a shared Prosody", (version) => {
     expect(ev.attrs["archive-id"]?.length ?? 0).toBeGreaterThan(0);
     expect(ev.getChild("message")?.attrs.id).toBe("m-arc-1");
     await alice.waitFor((e) => e.event === "message" && e.id === "m-arc-1", 5000, "message");
-    await noStanza(daemon, isEvent("archived", (e) => e.attrs.user === "bob"), 500);
+    await noStanza(
+      daemon,
+      isEvent("archived", (e) => e.attrs.user === "bob"),
+      500,
+    );
   });
 
   test("no archived event for a user without a session", async () => {
     bob.command({ cmd: "message", to: "dave@localhost", body: "hi dave", id: "m-arc-2" });
     await waitEvent(daemon, "offline", (e) => e.attrs.user === "dave");
-    await noStanza(daemon, isEvent("archived", (e) => e.attrs.user === "dave"), 500);
+    await noStanza(
+      daemon,
+      isEvent("archived", (e) => e.attrs.user === "dave"),
+      500,
+    );
   });
 
   test("session-started and session-ended carry the same session id", async () => {
@@ -334,15 +343,27 @@ describeProsody("bridge on a shared Prosody", (version) => {
     const r = await daemon.iq(cmd);
     expect(r.attrs.type).toBe("result");
     // well past 3 s (+1 s watchdog slack): still alive and hibernating
-    await noStanza(daemon, isEvent("session-ended", (e) => e.attrs.session === sid), 6000);
+    await noStanza(
+      daemon,
+      isEvent("session-ended", (e) => e.attrs.session === sid),
+      6000,
+    );
     const hello = await daemon.iq(helloIq(p));
-    const snap = hello.getChild("hello", NS)?.getChildren("session").find((s) => s.attrs.id === sid);
+    const snap = hello
+      .getChild("hello", NS)
+      ?.getChildren("session")
+      .find((s) => s.attrs.id === sid);
     expect(snap?.attrs.hibernating).toBe("true");
     // the extended watchdog really destroys it
     await waitEvent(daemon, "session-ended", (e) => e.attrs.session === sid, 6000);
     expect(Date.now() - t1).toBeGreaterThan(7500);
     const after = await daemon.iq(helloIq(p));
-    expect(after.getChild("hello", NS)?.getChildren("session").some((s) => s.attrs.id === sid)).toBe(false);
+    expect(
+      after
+        .getChild("hello", NS)
+        ?.getChildren("session")
+        .some((s) => s.attrs.id === sid),
+    ).toBe(false);
   }, 30000);
 
   test("hibernation-timeout restore gives back the server's own timeout", async () => {
@@ -430,10 +451,7 @@ describeProsody("bridge on a shared Prosody", (version) => {
   }, 20000);
 
   test("commands from anyone but the daemon are refused", async () => {
-    const r = await bob.iq(
-      `<iq type='get' id='h-evil' to='localhost'><hello xmlns='${NS}' version='1'/></iq>`,
-      "h-evil",
-    );
+    const r = await bob.iq(`<iq type='get' id='h-evil' to='localhost'><hello xmlns='${NS}' version='1'/></iq>`, "h-evil");
     expect(r.type).toBe("error");
     expect(parse(String(r.xml)).getChild("error")?.getChild("forbidden")).toBeDefined();
     // a publish-as-host message from a user is not executed: nothing is forwarded or reported
@@ -441,7 +459,11 @@ describeProsody("bridge on a shared Prosody", (version) => {
       cmd: "raw",
       xml: `<message to='localhost'><publish-as-host xmlns='${NS}'><iq xmlns='jabber:client' type='set' to='app.localhost' id='evil-1'><pubsub xmlns='http://jabber.org/protocol/pubsub'/></iq></publish-as-host></message>`,
     });
-    await noStanza(daemon, isEvent("publish-result", (ev) => ev.attrs.publish === "evil-1"), 1500);
+    await noStanza(
+      daemon,
+      isEvent("publish-result", (ev) => ev.attrs.publish === "evil-1"),
+      1500,
+    );
   });
 });
 
@@ -519,7 +541,10 @@ describeProsody("bridge buffering while the daemon is away", (version) => {
       ack(c, p, epoch, Math.max(0, ...replayed.map((e) => Number(e.attrs.seq))));
       const id = "e".repeat(64);
       const cmd = new Element("message", { from: p.componentDomain, to: p.host, id: nextId("pub") });
-      cmd.c("publish-as-host", { xmlns: NS }).c("iq", { xmlns: "jabber:client", type: "set", to: "app.localhost", id }).c("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" });
+      cmd
+        .c("publish-as-host", { xmlns: NS })
+        .c("iq", { xmlns: "jabber:client", type: "set", to: "app.localhost", id })
+        .c("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" });
       c.send(cmd);
       await app.waitFor((el) => el.name === "iq" && el.attrs.id === id, 5000, "publish at app");
       const listed = () => hello.getChildren("publish").map((x) => x.attrs.id);

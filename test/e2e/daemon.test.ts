@@ -28,7 +28,9 @@ function envFor(p: ProsodyInstance, secret = SECRET): Record<string, string> {
   };
 }
 
-async function readyz(d: Daemon): Promise<{ status: number; body: { ready: boolean; checks: Record<string, { ok: boolean; reason?: string }> } }> {
+async function readyz(
+  d: Daemon,
+): Promise<{ status: number; body: { ready: boolean; checks: Record<string, { ok: boolean; reason?: string }> } }> {
   const res = await fetch(d.url("/readyz"));
   return { status: res.status, body: await res.json() };
 }

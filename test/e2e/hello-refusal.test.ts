@@ -33,7 +33,10 @@ test("hello refused by a Prosody without the bridge: the log line and /readyz sa
   const line = await daemon.waitForLog(/level=error msg="Cannot use the bridge: hello refused:[^\n]*/);
   expect(line).toContain("service-unavailable: the bridge module is probably not loaded on localhost");
   expect(line).toContain('add \\"cloud_notifyd\\" to modules_enabled of VirtualHost \\"localhost\\"');
-  const ready = (await (await fetch(daemon.url("/readyz"))).json()) as { ready: boolean; checks: Record<string, { ok: boolean; reason?: string }> };
+  const ready = (await (await fetch(daemon.url("/readyz"))).json()) as {
+    ready: boolean;
+    checks: Record<string, { ok: boolean; reason?: string }>;
+  };
   expect(ready.ready).toBe(false);
   expect(ready.checks.bridge?.reason).toContain("the bridge module is probably not loaded on localhost");
   expect(await daemon.stop()).toBe(0);

@@ -75,9 +75,15 @@ function short(line: string, max = 300): string {
 }
 
 async function startRig(version: ProsodyVersion): Promise<Rig> {
-  const stack = await startPushStack({ users: ["victim", "probe", "friend", "attacker"], prosody: { version, extraGlobalConfig: PROSODY_GLOBALS } });
+  const stack = await startPushStack({
+    users: ["victim", "probe", "friend", "attacker"],
+    prosody: { version, extraGlobalConfig: PROSODY_GLOBALS },
+  });
   try {
-    for (const [user, node] of [["victim", VICTIM_NODE], ["probe", PROBE_NODE]] as const) {
+    for (const [user, node] of [
+      ["victim", VICTIM_NODE],
+      ["probe", PROBE_NODE],
+    ] as const) {
       const phone = await stack.client(user, "phone");
       await enable(phone, node);
       await phone.quit();
@@ -166,17 +172,24 @@ async function runCase(run: Run, c: HostileCase): Promise<CaseResult> {
   const arrival = (await probeLate(r, PROBE_DEADLINE_MS, LATE_GRACE_MS)).ms;
   result.probeMs = arrival !== null && arrival <= PROBE_DEADLINE_MS ? arrival : null;
   if (result.probeMs === null) {
-    result.failures.push(`no push for probe within ${PROBE_DEADLINE_MS} ms (${arrival === null ? `none after ${LATE_GRACE_MS} ms: stuck` : `it came after ${arrival} ms: slow`})`);
+    result.failures.push(
+      `no push for probe within ${PROBE_DEADLINE_MS} ms (${arrival === null ? `none after ${LATE_GRACE_MS} ms: stuck` : `it came after ${arrival} ms: slow`})`,
+    );
   }
   result.victimPushed = victimPushes() > victimBefore;
   const daemon = r.stack.daemon.proc;
-  if (daemon.exitCode !== null || daemon.signalCode !== null) result.failures.push(`daemon exited (${daemon.exitCode ?? daemon.signalCode})`);
+  if (daemon.exitCode !== null || daemon.signalCode !== null)
+    result.failures.push(`daemon exited (${daemon.exitCode ?? daemon.signalCode})`);
   const newLog = r.stack.daemon.logs().slice(logAt);
   for (const l of longLines(newLog)) result.failures.push(`daemon log line of ${Buffer.byteLength(l)} bytes: ${short(l, 120)}`);
   const prosodyNew = (await r.stack.prosody.log()).slice(prosodyAt);
   result.prosodyLog = prosodyLines(prosodyNew);
   if (result.failures.length > 0) {
-    result.daemonLog = newLog.split("\n").filter(Boolean).slice(0, 10).map((l) => short(l));
+    result.daemonLog = newLog
+      .split("\n")
+      .filter(Boolean)
+      .slice(0, 10)
+      .map((l) => short(l));
   }
   if (arrival === null || result.failures.some((f) => f.startsWith("daemon exited"))) {
     // The pipeline is stuck (or gone): later cases get a fresh stack.
@@ -199,7 +212,8 @@ describeProsody("issue 10 hostile input: no single stanza stops the push pipelin
 
   afterAll(async () => {
     const report = process.env.CND_HOSTILE_REPORT;
-    if (report) await writeFile(`${report}.${version}.json`, JSON.stringify({ version, restarts: run.restarts, results: run.results }, null, 1));
+    if (report)
+      await writeFile(`${report}.${version}.json`, JSON.stringify({ version, restarts: run.restarts, results: run.results }, null, 1));
     if (run.rig !== null) {
       await run.rig.sender.close();
       await run.rig.stack.dispose();
@@ -214,19 +228,30 @@ describeProsody("issue 10 hostile input: no single stanza stops the push pipelin
     for (const c of ALL) if (!c.raw) expect(typeof c.xml).toBe("string");
   });
 
-  test(`after each case a message to another offline user is pushed within ${PROBE_DEADLINE_MS} ms`, async () => {
-    for (const c of CORPUS) {
-      const result = await runCase(run, c);
-      run.results.push(result);
-      const tag = result.failures.length > 0 ? "FAIL" : "ok  ";
-      console.log(`${tag} [prosody ${version}] ${c.name} [${result.send?.path ?? (c.raw ? "raw-socket" : "slixmpp")}] sender=${result.send?.sender ?? "?"} probe=${result.probeMs ?? "-"}ms victim-push=${result.victimPushed ? "yes" : "no"} ${result.failures.join("; ")}`);
-    }
-    const failed = run.results.filter((r) => r.failures.length > 0);
-    if (failed.length > 0) {
-      const lines = failed.map((r) => `  ${r.name} [${r.send?.path ?? "not sent"}]: ${r.failures.join("; ")}\n    daemon: ${r.daemonLog.slice(0, 3).join(" | ")}\n    prosody: ${r.prosodyLog.slice(0, 3).join(" | ")}`);
-      throw new Error(`Cannot keep pushing after ${failed.length} of ${run.results.length} hostile cases on Prosody ${version} (${run.restarts} stack restarts):\n${lines.join("\n")}`);
-    }
-  }, 20 * 60 * 1000);
+  test(
+    `after each case a message to another offline user is pushed within ${PROBE_DEADLINE_MS} ms`,
+    async () => {
+      for (const c of CORPUS) {
+        const result = await runCase(run, c);
+        run.results.push(result);
+        const tag = result.failures.length > 0 ? "FAIL" : "ok  ";
+        console.log(
+          `${tag} [prosody ${version}] ${c.name} [${result.send?.path ?? (c.raw ? "raw-socket" : "slixmpp")}] sender=${result.send?.sender ?? "?"} probe=${result.probeMs ?? "-"}ms victim-push=${result.victimPushed ? "yes" : "no"} ${result.failures.join("; ")}`,
+        );
+      }
+      const failed = run.results.filter((r) => r.failures.length > 0);
+      if (failed.length > 0) {
+        const lines = failed.map(
+          (r) =>
+            `  ${r.name} [${r.send?.path ?? "not sent"}]: ${r.failures.join("; ")}\n    daemon: ${r.daemonLog.slice(0, 3).join(" | ")}\n    prosody: ${r.prosodyLog.slice(0, 3).join(" | ")}`,
+        );
+        throw new Error(
+          `Cannot keep pushing after ${failed.length} of ${run.results.length} hostile cases on Prosody ${version} (${run.restarts} stack restarts):\n${lines.join("\n")}`,
+        );
+      }
+    },
+    20 * 60 * 1000,
+  );
 
   test(`one daemon process served the whole corpus, /readyz is 200, and every daemon log line is under ${MAX_LOG_LINE} bytes`, async () => {
     expect(run.rig).not.toBeNull();

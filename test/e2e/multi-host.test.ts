@@ -64,7 +64,10 @@ describeProsody("one daemon for several VirtualHosts (issue 13)", (version) => {
     send();
     await app.waitForCount(before + count, 10000);
     await Bun.sleep(300);
-    return app.publishes.slice(before).map((p) => p.node ?? "").sort();
+    return app.publishes
+      .slice(before)
+      .map((p) => p.node ?? "")
+      .sort();
   }
 
   beforeAll(async () => {
@@ -79,7 +82,11 @@ describeProsody("one daemon for several VirtualHosts (issue 13)", (version) => {
     });
     // Accounts straight into each host's internal store (alice on a, b; friends; carol on c).
     await prosody.stop();
-    for (const [host, users] of [[A, ["alice", "friend"]], [B, ["alice", "friend"]], [C, ["carol"]]] as const) {
+    for (const [host, users] of [
+      [A, ["alice", "friend"]],
+      [B, ["alice", "friend"]],
+      [C, ["carol"]],
+    ] as const) {
       const dir = join(prosody.dir, "data", host.replaceAll(".", "%2e"), "accounts");
       mkdirSync(dir, { recursive: true });
       for (const u of users) writeFileSync(join(dir, `${u}.dat`), `return {\n\t["password"] = "${PW}";\n};\n`);
@@ -126,7 +133,10 @@ describeProsody("one daemon for several VirtualHosts (issue 13)", (version) => {
     expect(await pushedNodes(() => friendA.command({ cmd: "message", to: `alice@${A}`, body: "to a", id: "ma1" }), 1)).toEqual(["na"]);
     expect(await pushedNodes(() => friendB.command({ cmd: "message", to: `alice@${B}`, body: "to b", id: "mb1" }), 1)).toEqual(["nb"]);
     // Both publishes come from their own host (D15, p2 checks the domain).
-    const last = app.publishes.slice(-2).map((p) => p.iq.attrs.from).sort();
+    const last = app.publishes
+      .slice(-2)
+      .map((p) => p.iq.attrs.from)
+      .sort();
     expect(last).toEqual([A, B]);
   });
 
@@ -173,7 +183,10 @@ describeProsody("one daemon for several VirtualHosts (issue 13)", (version) => {
     const carol = await client(`carol@${C}`, "phone");
     const reply = await carol.iq(`<iq type='set' id='enc'><enable xmlns='urn:xmpp:push:0' jid='${APP}' node='nc'/></iq>`, "enc");
     expect(reply.type).toBe("error"); // wait/service-unavailable: no daemon serves c
-    await daemon.waitForLog(new RegExp(`bridge on ${C.replaceAll(".", "\\.")} asked for a hello, but ${C.replaceAll(".", "\\.")} is not in hosts`), 10000);
+    await daemon.waitForLog(
+      new RegExp(`bridge on ${C.replaceAll(".", "\\.")} asked for a hello, but ${C.replaceAll(".", "\\.")} is not in hosts`),
+      10000,
+    );
     for (let i = 0; i < 50 && !(await prosody.log()).includes("does not serve"); i++) await Bun.sleep(100);
     expect(await prosody.log()).toMatch(/does not serve c\.localhost \(host not configured\): add "c\.localhost" to hosts/);
   });

@@ -18,7 +18,10 @@ const NS_TEST = "urn:cloud-notifyd:test";
 
 function firePing(from: TestClient, user: string, endpoints: Array<{ jid: string; node: string }> | null): void {
   const children = (endpoints ?? []).map((e) => `<endpoint jid='${e.jid}' node='${e.node}'/>`).join("");
-  from.command({ cmd: "raw", xml: `<message to='localhost' id='ping-${Math.random()}'><ping-push xmlns='${NS_TEST}' user='${user}'>${children}</ping-push></message>` });
+  from.command({
+    cmd: "raw",
+    xml: `<message to='localhost' id='ping-${Math.random()}'><ping-push xmlns='${NS_TEST}' user='${user}'>${children}</ping-push></message>`,
+  });
 }
 
 describeProsody("B39 cloud-notify-ping from another Prosody module", (version) => {

@@ -35,7 +35,10 @@ interface ConflictStack {
   env: Record<string, string>;
   client(user: string, resource: string): Promise<TestClient>;
   startDaemon(dataDir?: string): Promise<Daemon>;
-  readyz(): Promise<{ status: number; body: { ready: boolean; checks: Record<string, { ok: boolean; reason?: string; warning?: string }> } }>;
+  readyz(): Promise<{
+    status: number;
+    body: { ready: boolean; checks: Record<string, { ok: boolean; reason?: string; warning?: string }> };
+  }>;
 }
 
 const stacks: Array<{ dispose(): Promise<void> }> = [];
@@ -121,7 +124,9 @@ function conflictLines(log: string): string[] {
 }
 
 async function daemonHistory(s: ConflictStack, user: string): Promise<unknown[]> {
-  const res = await fetch(s.daemon!.url(`/api/v1/users/${user}/history?limit=100`), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const res = await fetch(s.daemon!.url(`/api/v1/users/${user}/history?limit=100`), {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
   if (res.status === 404) return [];
   return ((await res.json()) as { history: unknown[] }).history;
 }
@@ -150,10 +155,14 @@ describeProsody("issue 11 #3 the bridge beside mod_cloud_notify", (version) => {
   test("stock configuration (cloud_notify in the global modules_enabled), a registration in both stores (after import-prosody): every message pushed exactly once, /readyz and Prosody's log name the fix", async () => {
     const s = await conflictStack({ version, extraGlobalConfig: STOCK_GLOBAL_MODULES });
     // The bridge refused at load: one error line naming the fix.
-    const lines = await eventually(async () => {
-      const found = conflictLines(await s.prosody.log());
-      return found.length > 0 ? found : undefined;
-    }, 5000, "the bridge's conflict line in Prosody's log");
+    const lines = await eventually(
+      async () => {
+        const found = conflictLines(await s.prosody.log());
+        return found.length > 0 ? found : undefined;
+      },
+      5000,
+      "the bridge's conflict line in Prosody's log",
+    );
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(FIX);
     expect(lines[0]).toContain(`VirtualHost "${s.prosody.host}"`);
@@ -186,7 +195,12 @@ describeProsody("issue 11 #3 the bridge beside mod_cloud_notify", (version) => {
     expect(await daemonHistory(s, "alice")).toEqual([]);
     // Still exactly one error line, and the daemon logged the reason once.
     expect(conflictLines(await s.prosody.log())).toHaveLength(1);
-    expect(s.daemon!.logs().split("\n").filter((l) => l.includes("Cannot push: mod_cloud_notify is loaded"))).toHaveLength(1);
+    expect(
+      s
+        .daemon!.logs()
+        .split("\n")
+        .filter((l) => l.includes("Cannot push: mod_cloud_notify is loaded")),
+    ).toHaveLength(1);
   });
 
   test("mod_cloud_notify loaded at run time after the bridge: forwarding stops at once (one push per message), /readyz goes 503; unloaded: the daemon pushes again", async () => {
@@ -201,7 +215,9 @@ describeProsody("issue 11 #3 the bridge beside mod_cloud_notify", (version) => {
     // Now Prosody's module answers the enable: the daemon never sees it.
     const reply = await phone.iq(enableXml("e-p", "prosody-node"), "e-p");
     expect(reply.type).toBe("result");
-    const regs = (await (await fetch(daemon.url("/api/v1/users/alice/registrations"), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as {
+    const regs = (await (
+      await fetch(daemon.url("/api/v1/users/alice/registrations"), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as {
       registrations: Array<{ node: string }>;
     };
     expect(regs.registrations.map((r) => r.node)).toEqual(["daemon-node"]);
@@ -220,7 +236,9 @@ describeProsody("issue 11 #3 the bridge beside mod_cloud_notify", (version) => {
     await s.app.waitForCount(N + 1, 15000);
     await Bun.sleep(1500);
     expect(s.app.publishes.slice(N).map((p) => p.node)).toEqual(["daemon-node"]);
-    expect((await s.prosody.log()).includes("mod_cloud_notify is no longer loaded on localhost: forwarding to the daemon again")).toBe(true);
+    expect((await s.prosody.log()).includes("mod_cloud_notify is no longer loaded on localhost: forwarding to the daemon again")).toBe(
+      true,
+    );
   });
 });
 
@@ -229,20 +247,32 @@ describeProsody("issue 11 #4 companion modules reported by the bridge", (version
     const s = await conflictStack({ version, extraModules: ["admin_shell"], hostConfig: `  modules_disabled = { "mam", "carbons" }` });
     const daemon = await s.startDaemon();
     await daemon.waitReady();
-    const r = await eventually(async () => {
-      const x = await s.readyz();
-      return x.body.checks.mod_mam !== undefined ? x : undefined;
-    }, 10000, "module checks in /readyz");
+    const r = await eventually(
+      async () => {
+        const x = await s.readyz();
+        return x.body.checks.mod_mam !== undefined ? x : undefined;
+      },
+      10000,
+      "module checks in /readyz",
+    );
     expect(r.status).toBe(200);
     expect(r.body.ready).toBe(true);
     expect(r.body.checks.mod_mam).toEqual({ ok: true, warning: expect.stringContaining("mod_mam is not loaded on localhost") });
     expect(r.body.checks.mod_carbons?.warning).toContain("mod_carbons is not loaded on localhost");
     expect(r.body.checks.mod_smacks).toEqual({ ok: true });
     expect(r.body.checks.mod_offline).toEqual({ ok: true });
-    const warnings = () => daemon.logs().split("\n").filter((l) => l.includes("level=warn") && l.includes("is not loaded on localhost"));
+    const warnings = () =>
+      daemon
+        .logs()
+        .split("\n")
+        .filter((l) => l.includes("level=warn") && l.includes("is not loaded on localhost"));
     expect(warnings()).toHaveLength(2);
 
-    const doctor = Bun.spawn([BINARY, "doctor"], { env: { PATH: "/usr/bin:/bin", HOME: daemon.dataDir, CLOUD_NOTIFYD_ADMIN_PORT: String(daemon.adminPort) }, stdout: "pipe", stderr: "pipe" });
+    const doctor = Bun.spawn([BINARY, "doctor"], {
+      env: { PATH: "/usr/bin:/bin", HOME: daemon.dataDir, CLOUD_NOTIFYD_ADMIN_PORT: String(daemon.adminPort) },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const [out, code] = await Promise.all([new Response(doctor.stdout).text(), doctor.exited]);
     expect(code).toBe(0);
     expect(out).toContain("[ok]   bridge");
@@ -251,7 +281,11 @@ describeProsody("issue 11 #4 companion modules reported by the bridge", (version
 
     // A module unloaded later is reported live: one more warning, the earlier ones not repeated.
     await s.prosody.prosodyctl("shell", `module:unload('offline', 'localhost')`);
-    await eventually(async () => ((await s.readyz()).body.checks.mod_offline?.warning !== undefined ? true : undefined), 10000, "mod_offline warning");
+    await eventually(
+      async () => ((await s.readyz()).body.checks.mod_offline?.warning !== undefined ? true : undefined),
+      10000,
+      "mod_offline warning",
+    );
     expect(warnings()).toHaveLength(3);
   });
 
@@ -259,7 +293,11 @@ describeProsody("issue 11 #4 companion modules reported by the bridge", (version
     const s = await conflictStack({ version, extraModules: ["cloud_notify"] });
     const daemon = await s.startDaemon();
     await conflictReason(s);
-    const doctor = Bun.spawn([BINARY, "doctor"], { env: { PATH: "/usr/bin:/bin", HOME: daemon.dataDir, CLOUD_NOTIFYD_ADMIN_PORT: String(daemon.adminPort) }, stdout: "pipe", stderr: "pipe" });
+    const doctor = Bun.spawn([BINARY, "doctor"], {
+      env: { PATH: "/usr/bin:/bin", HOME: daemon.dataDir, CLOUD_NOTIFYD_ADMIN_PORT: String(daemon.adminPort) },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const [out, code] = await Promise.all([new Response(doctor.stdout).text(), doctor.exited]);
     expect(code).toBe(1);
     expect(out).toContain(`[FAIL] bridge: mod_cloud_notify is loaded on localhost beside the bridge`);

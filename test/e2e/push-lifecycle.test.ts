@@ -6,16 +6,7 @@
 import { expect, test } from "bun:test";
 
 import type { AppAnswer } from "../helpers/app-service.ts";
-import {
-  APP_DOMAIN,
-  enable,
-  enableXml,
-  eventually,
-  history,
-  registrations,
-  removals,
-  usePushStacks,
-} from "../helpers/push-stack.ts";
+import { APP_DOMAIN, enable, enableXml, eventually, history, registrations, removals, usePushStacks } from "../helpers/push-stack.ts";
 import { describeProsody } from "../helpers/prosody-versions.ts";
 
 const IDENT = `${APP_DOMAIN}<n1`;
@@ -25,7 +16,10 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
 
   test("B41 B42 B43 D13 D18 app service errors: counted (not wait), persisted across a restart, removal at push_max_errors visible in /removals", async () => {
     // the reference's policy (B41–B44): D19 retries and D20 removal at once off (test/fault/app-service-policy.test.ts has the defaults)
-    const s = await stack({ users: ["alice", "bob"], daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3", CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "", CLOUD_NOTIFYD_PUSH_REMOVE_CONDITIONS: "" } });
+    const s = await stack({
+      users: ["alice", "bob"],
+      daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3", CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "", CLOUD_NOTIFYD_PUSH_REMOVE_CONDITIONS: "" },
+    });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");
     await phone.quit();
@@ -40,7 +34,11 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
       sent += 1;
       bob.command({ cmd: "message", to: "alice@localhost", body: `m ${sent}`, id: `m-err-${sent}` });
       await s.app.waitForCount(sent);
-      await eventually(async () => ((await history(s)).filter((r) => r.outcome !== "sent").length >= sent ? true : undefined), 5000, `outcome of push ${sent}`);
+      await eventually(
+        async () => ((await history(s)).filter((r) => r.outcome !== "sent").length >= sent ? true : undefined),
+        5000,
+        `outcome of push ${sent}`,
+      );
     }
     const errorCount = async () => (await registrations(s)).regs.find((r) => r.identifier === IDENT)?.errorCount;
 
@@ -83,7 +81,10 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
 
   test("B43 a result resets the consecutive error count", async () => {
     // the reference's policy (B41–B44): D19 retries and D20 removal at once off (test/fault/app-service-policy.test.ts has the defaults)
-    const s = await stack({ users: ["alice", "bob"], daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3", CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "", CLOUD_NOTIFYD_PUSH_REMOVE_CONDITIONS: "" } });
+    const s = await stack({
+      users: ["alice", "bob"],
+      daemonEnv: { CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3", CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "", CLOUD_NOTIFYD_PUSH_REMOVE_CONDITIONS: "" },
+    });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");
     await phone.quit();
@@ -97,7 +98,11 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
     for (let i = 1; i <= 3; i += 1) {
       bob.command({ cmd: "message", to: "alice@localhost", body: `m ${i}`, id: `m-rst-${i}` });
       await s.app.waitForCount(i);
-      await eventually(async () => ((await history(s)).filter((r) => r.outcome !== "sent").length >= i ? true : undefined), 5000, `outcome ${i}`);
+      await eventually(
+        async () => ((await history(s)).filter((r) => r.outcome !== "sent").length >= i ? true : undefined),
+        5000,
+        `outcome ${i}`,
+      );
       const count = (await registrations(s)).regs[0]?.errorCount;
       expect(count).toBe(i < 3 ? i : 0);
     }
@@ -137,10 +142,14 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
     await Bun.sleep(1000);
     expect(s.app.publishes.length).toBe(n);
     // every publish has its outcome recorded, also those in flight when SIGTERM came (D11)
-    const ok = await eventually(async () => {
-      const rows = (await history(s)).filter((r) => r.outcome === "ok");
-      return rows.length >= n ? rows : undefined;
-    }, 3000, "an ok outcome for every publish");
+    const ok = await eventually(
+      async () => {
+        const rows = (await history(s)).filter((r) => r.outcome === "ok");
+        return rows.length >= n ? rows : undefined;
+      },
+      3000,
+      "an ok outcome for every publish",
+    );
     expect(ok.map((r) => r.publishId).sort()).toEqual(s.app.publishes.map((p) => p.iq.attrs.id ?? "").sort());
     expect(ok.every((r) => r.trigger === "offline")).toBe(true);
 
@@ -165,10 +174,14 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
     expect((await registrations(s)).status).toBe(200);
 
     expect(await s.prosody.prosodyctl("shell", "user", "delete", "alice@localhost")).toContain("User deleted");
-    const rm = await eventually(async () => {
-      const rows = await removals(s, "alice");
-      return rows.length > 0 ? rows : undefined;
-    }, 15000, "a removal for alice"); // generous: the whole suite loads this 2-core machine
+    const rm = await eventually(
+      async () => {
+        const rows = await removals(s, "alice");
+        return rows.length > 0 ? rows : undefined;
+      },
+      15000,
+      "a removal for alice",
+    ); // generous: the whole suite loads this 2-core machine
     expect(rm).toEqual([expect.objectContaining({ user: "alice@localhost", identifier: IDENT, reason: "user-deleted" })]);
     const after = await registrations(s);
     expect(after.status).toBe(404);
@@ -193,6 +206,11 @@ describeProsody("push lifecycle end to end (compiled daemon, real Prosody, app c
     bob.command({ cmd: "message", to: "alice@localhost", body: "after the crash", id: "m-k9" });
     const [p] = await s.app.waitForCount(1);
     expect(p?.node).toBe("n1");
-    expect(p?.publishOptions?.getChildren("field").find((f) => f.attrs.var === "secret")?.getChildText("value")).toBe("secret-n1");
+    expect(
+      p?.publishOptions
+        ?.getChildren("field")
+        .find((f) => f.attrs.var === "secret")
+        ?.getChildText("value"),
+    ).toBe("secret-n1");
   });
 });

@@ -113,7 +113,8 @@ describeProsody("push end to end (compiled daemon, real Prosody, app component)"
     await enable(phone, "n-hib");
     const sid = (await registrations(s)).regs[0]?.boundSessions[0] ?? "";
     expect(sid).not.toBe("");
-    const destroyed = (log: string) => log.split("\n").some((l) => l.includes(sid) && l.includes("Destroying session for hibernating too long"));
+    const destroyed = (log: string) =>
+      log.split("\n").some((l) => l.includes(sid) && l.includes("Destroying session for hibernating too long"));
 
     phone.command({ cmd: "drop" });
     const hibernating = (log: string) => log.split("\n").some((l) => l.includes(sid) && l.includes("Session going into hibernation"));
@@ -146,7 +147,11 @@ describeProsody("push end to end (compiled daemon, real Prosody, app component)"
     expect(endedAfterPush).toBeGreaterThan(2000);
     expect(endedAfterPush).toBeLessThan(7000);
     expect(Date.now() - hibernated).toBeLessThan(20000); // not the extended 20 s timer
-    await eventually(async () => ((await registrations(s)).regs[0]?.boundSessions.length === 0 ? true : undefined), 5000, "session-ended at the daemon");
+    await eventually(
+      async () => ((await registrations(s)).regs[0]?.boundSessions.length === 0 ? true : undefined),
+      5000,
+      "session-ended at the daemon",
+    );
     // a resume attempt now fails: the session is gone
     phone.command({ cmd: "connect" });
     await phone.waitFor((e) => e.event === "session_start", 8000, "a fresh session instead of a resumption");
@@ -178,7 +183,9 @@ describeProsody("push end to end (compiled daemon, real Prosody, app component)"
     });
     expect(rows.every((r) => r.identifier === `${APP_DOMAIN}<n-phone`)).toBe(true);
     expect(rows.find((r) => r.outcome === "ok")).toMatchObject({ trigger: "archive", important: true });
-    const desktopRows = await s.admin<{ history: HistoryJson[] }>(`/users/alice/history?identifier=${encodeURIComponent(`${APP_DOMAIN}<n-desktop`)}`);
+    const desktopRows = await s.admin<{ history: HistoryJson[] }>(
+      `/users/alice/history?identifier=${encodeURIComponent(`${APP_DOMAIN}<n-desktop`)}`,
+    );
     expect(desktopRows.body.history).toEqual([]);
   });
 });

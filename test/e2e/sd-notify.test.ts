@@ -138,7 +138,13 @@ describe("sd-notify module", () => {
   test("READY=1 after the bounded wait when the component never comes, with the reason in STATUS", async () => {
     const l = await listen(join(dir, "notify-2.sock"));
     try {
-      const link = startSystemd({ log: createNullLogger(), env: { NOTIFY_SOCKET: l.name }, keepalive: (d) => d(), pending: () => "connecting: ECONNREFUSED", readyWaitMs: 200 });
+      const link = startSystemd({
+        log: createNullLogger(),
+        env: { NOTIFY_SOCKET: l.name },
+        keepalive: (d) => d(),
+        pending: () => "connecting: ECONNREFUSED",
+        readyWaitMs: 200,
+      });
       await waitFor(() => l.messages.length > 0, 3000, "READY=1");
       expect(l.messages[0]!.msg).toBe("READY=1\nSTATUS=component not online after 0 s (connecting: ECONNREFUSED); still trying");
       link.online("component online as x"); // later: only a STATUS, never a second READY

@@ -44,7 +44,9 @@ describe("SIGHUP (compiled binary)", () => {
     const secretPath = secretFile("component_secret", WRONG);
     const tokenPath = secretFile("admin_token", "token-before-3c");
     const configPath = join(root, "cloud-notifyd.toml");
-    writeFileSync(configPath, `log_level = "info"\nadmin_token_file = "${tokenPath}"\ncomponent_secret_file = "${secretPath}"\n`, { mode: 0o600 });
+    writeFileSync(configPath, `log_level = "info"\nadmin_token_file = "${tokenPath}"\ncomponent_secret_file = "${secretPath}"\n`, {
+      mode: 0o600,
+    });
     const d = await startDaemon({
       args: ["--config", configPath],
       env: {
@@ -65,7 +67,11 @@ describe("SIGHUP (compiled binary)", () => {
     // Fix the files (and change the level and an option that needs a restart), then SIGHUP.
     secretFile("component_secret", SECRET);
     secretFile("admin_token", "token-after-7d");
-    writeFileSync(configPath, `log_level = "debug"\nadmin_token_file = "${tokenPath}"\ncomponent_secret_file = "${secretPath}"\npush_max_errors = 3\n`, { mode: 0o600 });
+    writeFileSync(
+      configPath,
+      `log_level = "debug"\nadmin_token_file = "${tokenPath}"\ncomponent_secret_file = "${secretPath}"\npush_max_errors = 3\n`,
+      { mode: 0o600 },
+    );
     d.proc.kill("SIGHUP");
     await d.waitForLog(/msg="config reloaded" log_level=debug applied=log_level,component_secret,admin_token/);
     await bridge.ready(before - 1, 10_000); // a new connection (indexes count from 0)
@@ -86,14 +92,20 @@ describe("SIGHUP (compiled binary)", () => {
     writeFileSync(configPath, `component_secret_file = "${secretPath}"\n`, { mode: 0o600 });
     const d = await startDaemon({
       args: ["--config", configPath],
-      env: { CLOUD_NOTIFYD_HOST: bridge.host, CLOUD_NOTIFYD_COMPONENT_DOMAIN: bridge.componentDomain, CLOUD_NOTIFYD_COMPONENT_PORT: String(bridge.port) },
+      env: {
+        CLOUD_NOTIFYD_HOST: bridge.host,
+        CLOUD_NOTIFYD_COMPONENT_DOMAIN: bridge.componentDomain,
+        CLOUD_NOTIFYD_COMPONENT_PORT: String(bridge.port),
+      },
     });
     daemons.push(d);
     await d.waitReady();
     writeFileSync(configPath, `component_secret_file = "${secretPath}"\npush_max_eror = 3\n`);
     d.proc.kill("SIGHUP");
     await d.waitForLog(/Cannot reload config/);
-    expect(d.logs()).toMatch(/level=error msg="Cannot reload config: keeping the running one" error="Cannot load config: unknown key push_max_eror in .*\(did you mean push_max_errors\?\)"/);
+    expect(d.logs()).toMatch(
+      /level=error msg="Cannot reload config: keeping the running one" error="Cannot load config: unknown key push_max_eror in .*\(did you mean push_max_errors\?\)"/,
+    );
     await Bun.sleep(200);
     expect(await readyStatus(d)).toBe(200);
     expect(d.proc.exitCode).toBeNull();

@@ -9,7 +9,16 @@ import { parse } from "ltx";
 
 import { NS_DATA, NS_PUSH } from "../helpers/app-service.ts";
 import { decryptingAppService, decryptNotification, newPushKey, notificationOf, openPayload } from "../helpers/decrypting-app-service.ts";
-import { APP_DOMAIN, disableXml, eventually, history, PUBLISH_OPTIONS_FORM_TYPE, type PushStack, registrations, usePushStacks } from "../helpers/push-stack.ts";
+import {
+  APP_DOMAIN,
+  disableXml,
+  eventually,
+  history,
+  PUBLISH_OPTIONS_FORM_TYPE,
+  type PushStack,
+  registrations,
+  usePushStacks,
+} from "../helpers/push-stack.ts";
 import { describeProsody } from "../helpers/prosody-versions.ts";
 import type { TestClient } from "../helpers/xmpp-client.ts";
 
@@ -67,7 +76,10 @@ describeProsody("Tigase push extensions end to end", (version) => {
     const key = newPushKey();
     const opened = decryptingAppService(s.app, new Map([["siskin-1", key]]));
     const phone = await s.client("alice", "phone", { sm: false });
-    const disco = await phone.iq(`<iq type='get' id='d1' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, "d1");
+    const disco = await phone.iq(
+      `<iq type='get' id='d1' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+      "d1",
+    );
     const features = (parse(String(disco.xml)).getChild("query")?.getChildren("feature") ?? []).map((f) => f.attrs.var);
     for (const f of [NS_PUSH, ...TIGASE_FEATURES]) expect(features).toContain(f);
     // wrong algorithm / wrong key: errors as mod_cloud_notify_encrypted answers, nothing stored
@@ -84,7 +96,10 @@ describeProsody("Tigase push extensions end to end", (version) => {
     const body = "meet me at the old mill 4b1e";
     bob.command({ cmd: "message", to: "alice@localhost", body, id: "m1" });
     await s.app.waitForCount(1);
-    raw(bob, `<message to='alice@localhost' type='chat' id='m2'><encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><iv>SUZJVg==</iv></header><payload>T01FTUFDSVBIRVJURVhU</payload></encrypted><body>I sent you an OMEMO encrypted message but your client doesn’t seem to support that.</body><store xmlns='urn:xmpp:hints'/></message>`);
+    raw(
+      bob,
+      `<message to='alice@localhost' type='chat' id='m2'><encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><iv>SUZJVg==</iv></header><payload>T01FTUFDSVBIRVJURVhU</payload></encrypted><body>I sent you an OMEMO encrypted message but your client doesn’t seem to support that.</body><store xmlns='urn:xmpp:hints'/></message>`,
+    );
     const long = `${"ü".repeat(140)}TAIL-9f2`;
     bob.command({ cmd: "message", to: "alice@localhost", body: long, id: "m3" });
     await s.app.waitForCount(3);
@@ -117,16 +132,32 @@ describeProsody("Tigase push extensions end to end", (version) => {
     const s = await stack({ users: ["alice", "bob"], daemonEnv: DAEMON_ENV });
     const k1 = newPushKey();
     const k2 = newPushKey();
-    const opened = decryptingAppService(s.app, new Map([["phone-a", k1], ["phone-b", k2]]));
+    const opened = decryptingAppService(
+      s.app,
+      new Map([
+        ["phone-a", k1],
+        ["phone-b", k2],
+      ]),
+    );
     const a = await s.client("alice", "a");
     await enableSiskin(a, "phone-a", k1);
     const b = await s.client("alice", "b");
     await enableSiskin(b, "phone-b", k2);
     a.command({ cmd: "drop" }); // hibernates (stream management)
-    await eventually(async () => ((await s.admin<{ sessions: Array<{ hibernating: boolean }> }>("/users/alice")).body.sessions?.some((x) => x.hibernating) ? true : undefined), 8000, "a hibernating session");
+    await eventually(
+      async () =>
+        (await s.admin<{ sessions: Array<{ hibernating: boolean }> }>("/users/alice")).body.sessions?.some((x) => x.hibernating)
+          ? true
+          : undefined,
+      8000,
+      "a hibernating session",
+    );
     const bob = await s.client("bob", "pc");
     const sentAt = Date.now();
-    raw(bob, `<message to='alice@localhost' type='chat' id='call-1'><propose xmlns='urn:xmpp:jingle-message:0' id='sid-77'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose><store xmlns='urn:xmpp:hints'/></message>`);
+    raw(
+      bob,
+      `<message to='alice@localhost' type='chat' id='call-1'><propose xmlns='urn:xmpp:jingle-message:0' id='sid-77'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose><store xmlns='urn:xmpp:hints'/></message>`,
+    );
     await eventually(async () => (opened.opened.length >= 2 ? true : undefined), 5000, "two call pushes");
     const took = Math.max(...s.app.publishes.slice(0, 2).map((p) => p.wallAt)) - sentAt;
     expect(took).toBeLessThan(900); // the session batch waits 1000 ms (B30); a call does not
@@ -150,12 +181,19 @@ describeProsody("Tigase push extensions end to end", (version) => {
     // a real subscription handshake: bob and carol ask, alice's client approves (slixmpp auto-authorises)
     raw(bob, `<presence to='alice@localhost' type='subscribe'/>`);
     raw(carol, `<presence to='alice@localhost' type='subscribe'/>`);
-    await eventually(async () => {
-      const roster = await phone.iq(`<iq type='get' id='r${Date.now()}'><query xmlns='jabber:iq:roster'/></iq>`.replace(/r\d+/, "r1"), "r1");
-      const items = parse(String(roster.xml)).getChild("query")?.getChildren("item") ?? [];
-      const subscribed = items.filter((i) => i.attrs.subscription === "from" || i.attrs.subscription === "both").map((i) => i.attrs.jid);
-      return subscribed.includes("bob@localhost") && subscribed.includes("carol@localhost") ? true : undefined;
-    }, 8000, "bob and carol subscribed to alice");
+    await eventually(
+      async () => {
+        const roster = await phone.iq(
+          `<iq type='get' id='r${Date.now()}'><query xmlns='jabber:iq:roster'/></iq>`.replace(/r\d+/, "r1"),
+          "r1",
+        );
+        const items = parse(String(roster.xml)).getChild("query")?.getChildren("item") ?? [];
+        const subscribed = items.filter((i) => i.attrs.subscription === "from" || i.attrs.subscription === "both").map((i) => i.attrs.jid);
+        return subscribed.includes("bob@localhost") && subscribed.includes("carol@localhost") ? true : undefined;
+      },
+      8000,
+      "bob and carol subscribed to alice",
+    );
     const filters = `<ignore-unknown xmlns='tigase:push:filter:ignore-unknown:0'/><muted xmlns='tigase:push:filter:muted:0'><item jid='carol@localhost'/></muted>`;
     await enableSiskin(phone, "siskin-f", key, filters);
     await phone.quit();
@@ -163,13 +201,20 @@ describeProsody("Tigase push extensions end to end", (version) => {
     const dave = await s.client("dave", "pc");
     dave.command({ cmd: "message", to: "alice@localhost", body: "hello stranger", id: "d1" });
     carol.command({ cmd: "message", to: "alice@localhost", body: "muted hello", id: "c1" });
-    await eventually(async () => ((await history(s)).filter((h) => h.outcome === "vetoed").length >= 2 ? true : undefined), 8000, "two vetoes");
+    await eventually(
+      async () => ((await history(s)).filter((h) => h.outcome === "vetoed").length >= 2 ? true : undefined),
+      8000,
+      "two vetoes",
+    );
     bob.command({ cmd: "message", to: "alice@localhost", body: "hello friend", id: "b1" });
     await s.app.waitForCount(1);
     await Bun.sleep(500);
     expect(s.app.publishes.length).toBe(1);
     expect(opened.opened.map((o) => o.json)).toEqual([{ unread: 3, sender: "bob@localhost", message: "hello friend", type: "chat" }]);
-    const vetoes = (await history(s)).filter((h) => h.outcome === "vetoed").map((h) => h.error).sort();
+    const vetoes = (await history(s))
+      .filter((h) => h.outcome === "vetoed")
+      .map((h) => h.error)
+      .sort();
     expect(vetoes).toEqual(["filters: muted", "filters: unknown sender"]);
   });
 

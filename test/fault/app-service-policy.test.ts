@@ -8,7 +8,16 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 
-import { type AnswerFn, FPUSH_FORMAT_TEXT, fpushAnswers, NS_DATA, NS_PUSH, p2Answers, type ReceivedPublish, waitThenResult } from "../helpers/app-service.ts";
+import {
+  type AnswerFn,
+  FPUSH_FORMAT_TEXT,
+  fpushAnswers,
+  NS_DATA,
+  NS_PUSH,
+  p2Answers,
+  type ReceivedPublish,
+  waitThenResult,
+} from "../helpers/app-service.ts";
 import { ensureBinary } from "../helpers/daemon.ts";
 import {
   ADMIN_TOKEN,
@@ -40,8 +49,14 @@ function router(s: PushStack): Map<string, AnswerFn> {
 
 async function enableWith(c: TestClient, node: string, fields: Array<[string, string]>): Promise<void> {
   const id = `en-${node}`;
-  const form = fields.length === 0 ? "" : `<x xmlns='${NS_DATA}' type='submit'><field var='FORM_TYPE'><value>${PUBLISH_OPTIONS_FORM_TYPE}</value></field>${fields.map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`).join("")}</x>`;
-  const reply = await c.iq(`<iq type='set' id='${id}'><enable xmlns='${NS_PUSH}' jid='${APP_DOMAIN}' node='${node}'>${form}</enable></iq>`, id);
+  const form =
+    fields.length === 0
+      ? ""
+      : `<x xmlns='${NS_DATA}' type='submit'><field var='FORM_TYPE'><value>${PUBLISH_OPTIONS_FORM_TYPE}</value></field>${fields.map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`).join("")}</x>`;
+  const reply = await c.iq(
+    `<iq type='set' id='${id}'><enable xmlns='${NS_PUSH}' jid='${APP_DOMAIN}' node='${node}'>${form}</enable></iq>`,
+    id,
+  );
   expect(reply.type).toBe("result");
 }
 
@@ -61,12 +76,24 @@ async function testPush(s: PushStack, user: string, node: string): Promise<{ out
 const to = (s: PushStack, node: string): ReceivedPublish[] => s.app.publishes.filter((p) => p.node === node);
 
 /** The node's history, oldest first, once `done` says it is complete. */
-async function historyOf(s: PushStack, user: string, node: string, done: (h: HistoryJson[]) => boolean, timeoutMs = 10000): Promise<HistoryJson[]> {
-  return eventually(async () => {
-    const r = await s.admin<{ history: HistoryJson[] }>(`/users/${user}/history?identifier=${encodeURIComponent(`${APP_DOMAIN}<${node}`)}&limit=100`);
-    const h = [...r.body.history].reverse();
-    return done(h) ? h : undefined;
-  }, timeoutMs, `history of ${node}`);
+async function historyOf(
+  s: PushStack,
+  user: string,
+  node: string,
+  done: (h: HistoryJson[]) => boolean,
+  timeoutMs = 10000,
+): Promise<HistoryJson[]> {
+  return eventually(
+    async () => {
+      const r = await s.admin<{ history: HistoryJson[] }>(
+        `/users/${user}/history?identifier=${encodeURIComponent(`${APP_DOMAIN}<${node}`)}&limit=100`,
+      );
+      const h = [...r.body.history].reverse();
+      return done(h) ? h : undefined;
+    },
+    timeoutMs,
+    `history of ${node}`,
+  );
 }
 
 const outcomes = (h: HistoryJson[]) => h.map((r) => [r.outcome, r.error]);
@@ -229,7 +256,10 @@ describe("D19 D20 app service replies, publish_from = host (via the bridge)", ()
       await enableWith(alice, node, [["pushModule", "apns"]]);
     }
     routes.set("tok-extra", fpush);
-    await enableWith(alice, "tok-extra", [["pushModule", "apns"], ["secret", "s"]]);
+    await enableWith(alice, "tok-extra", [
+      ["pushModule", "apns"],
+      ["secret", "s"],
+    ]);
 
     expect(await testPush(s, "alice", "tok-ok")).toEqual({ outcome: "ok" });
     expect(await testPush(s, "alice", "tok-limited")).toEqual({ outcome: "ok" });
@@ -256,7 +286,10 @@ describe("D19 D20 app service replies, publish_from = host (via the bridge)", ()
     expect(to(s, "tok-extra")).toHaveLength(1);
     expect((await registration(s, "alice", "tok-extra"))?.errorCount).toBe(0);
     // what fpush saw: publish-options with pushModule only (the client's form, verbatim)
-    expect([...(to(s, "tok-ok")[0]?.publishOptions?.getChildren("field") ?? [])].map((f) => f.attrs.var)).toEqual(["FORM_TYPE", "pushModule"]);
+    expect([...(to(s, "tok-ok")[0]?.publishOptions?.getChildren("field") ?? [])].map((f) => f.attrs.var)).toEqual([
+      "FORM_TYPE",
+      "pushModule",
+    ]);
   }, 40000);
 });
 

@@ -77,7 +77,12 @@ async function setUp(version: ProsodyVersion): Promise<void> {
     publishesSeen += 1;
     const mode = modes.get(String(publish.attrs.node)) ?? "silent";
     if (mode === "silent") return true;
-    const reply = new Element("iq", { type: mode === "result" ? "result" : "error", from: "app.localhost", to: el.attrs.from, id: el.attrs.id });
+    const reply = new Element("iq", {
+      type: mode === "result" ? "result" : "error",
+      from: "app.localhost",
+      to: el.attrs.from,
+      id: el.attrs.id,
+    });
     if (mode !== "result") reply.c("error", { type: mode.type }).c(mode.condition, { xmlns: NS_STANZAS });
     app.send(reply);
     return true;
@@ -115,7 +120,10 @@ describeProsody("app service faults", (version) => {
   afterAll(tearDown, 30000);
 
   test("D11 an app service that never answers: 2 × 5000 publishes time out, history shows it, nothing pending, RSS flat", async () => {
-    await enableMany(alice, Array.from({ length: SILENT_NODES }, (_, i) => `silent-${i}`));
+    await enableMany(
+      alice,
+      Array.from({ length: SILENT_NODES }, (_, i) => `silent-${i}`),
+    );
     const rss0 = await rss();
     const waveRss: number[] = [];
     for (let wave = 0; wave < 2; wave++) {
@@ -141,7 +149,9 @@ describeProsody("app service faults", (version) => {
     const totals = (await (await api("/totals")).json()) as { totals: Record<string, number> };
     expect(totals.totals.pendingPublishes).toBe(0);
     expect(totals.totals.backlog).toBe(0);
-    const history = (await (await api("/users/alice/history?limit=1000")).json()) as { history: Array<{ outcome: string; trigger: string }> };
+    const history = (await (await api("/users/alice/history?limit=1000")).json()) as {
+      history: Array<{ outcome: string; trigger: string }>;
+    };
     expect(history.history.length).toBe(1000);
     expect(history.history.filter((h) => h.outcome === "timeout").length).toBeGreaterThan(400);
     expect(history.history.every((h) => h.outcome === "timeout" || h.outcome === "sent")).toBe(true);
@@ -149,7 +159,9 @@ describeProsody("app service faults", (version) => {
     const regs = (await (await api("/users/alice/registrations")).json()) as { registrations: Array<{ errorCount: number }> };
     expect(regs.registrations.length).toBe(SILENT_NODES);
     expect(regs.registrations.every((r) => r.errorCount === 0)).toBe(true);
-    console.log(`silent app service: 10000 publishes, VmRSS before ${rss0} kB, after wave 1 ${waveRss[0]} kB, after wave 2 ${waveRss[1]} kB`);
+    console.log(
+      `silent app service: 10000 publishes, VmRSS before ${rss0} kB, after wave 1 ${waveRss[0]} kB, after wave 2 ${waveRss[1]} kB`,
+    );
     expect((waveRss[1] as number) - (waveRss[0] as number)).toBeLessThan(40 * 1024);
   }, 120000);
 
@@ -185,11 +197,15 @@ describeProsody("app service faults", (version) => {
     await push({ type: "cancel", condition: "remote-server-not-found" });
     expect(await errorCount()).toBeNull(); // B41: removed at push_max_errors = 3
     await Bun.sleep(1500);
-    const removals = (await (await api("/removals?user=bob")).json()) as { removals: Array<{ identifier: string; reason: string; detail: string | null }> };
+    const removals = (await (await api("/removals?user=bob")).json()) as {
+      removals: Array<{ identifier: string; reason: string; detail: string | null }>;
+    };
     const removal = removals.removals.find((r) => r.identifier === identifier);
     expect(removal?.reason).toBe("max-errors");
     expect(removal?.detail).toContain("cancel/remote-server-not-found");
-    const history = (await (await api(`/users/bob/history?identifier=${encodeURIComponent(identifier)}`)).json()) as { history: Array<{ outcome: string; error: string | null }> };
+    const history = (await (await api(`/users/bob/history?identifier=${encodeURIComponent(identifier)}`)).json()) as {
+      history: Array<{ outcome: string; error: string | null }>;
+    };
     expect(history.history.filter((h) => h.outcome === "error").length).toBe(6);
     expect(history.history.filter((h) => h.outcome === "ok").length).toBe(1);
   }, 60000);

@@ -73,7 +73,9 @@ describe("full disk, store level (bun:sqlite on a tmpfs)", () => {
     const store = await openStore(`file:${path}`);
     let maxWal = 0;
     for (let b = 0; b < 30; b++) {
-      await store.addHistory(Array.from({ length: 10_000 }, (_, i) => historyRow({ at: b * 10_000 + i, user: `u${i % 997}`, publishId: `p${b}-${i}` })));
+      await store.addHistory(
+        Array.from({ length: 10_000 }, (_, i) => historyRow({ at: b * 10_000 + i, user: `u${i % 997}`, publishId: `p${b}-${i}` })),
+      );
       maxWal = Math.max(maxWal, walBytes(path));
     }
     // One write of 10,000 rows over 997 users dirties ~4-5 MiB of pages; the 300,000 rows make a ~40 MiB file.
@@ -88,7 +90,10 @@ describe("full disk, store level (bun:sqlite on a tmpfs)", () => {
     for (let b = 0; b < 400 && refused === null; b++) {
       await store
         .addHistory(Array.from({ length: 1000 }, (_, i) => historyRow({ at: 1e9 + b * 1000 + i, user: "v", publishId: `q${b}-${i}` })))
-        .then(() => void (accepted += 1000), (err: Error) => void (refused = err));
+        .then(
+          () => void (accepted += 1000),
+          (err: Error) => void (refused = err),
+        );
       maxWal = Math.max(maxWal, walBytes(path));
     }
     expect(String(refused)).toMatch(/full/i);
@@ -114,7 +119,16 @@ describe("full disk, store level (bun:sqlite on a tmpfs)", () => {
     await store.apply([{ op: "upsert", registration: registration({ user: "x", identifier: "x" }) }]).catch(() => {}); // WAL given back
     fill(disk);
     for (let i = 0; i < 3000; i++) {
-      buffer.add({ type: "history", at: 1_000 + i, user: "alice@localhost", identifier: "app<n", publishId: null, trigger: "offline", important: true, outcome: "ok" });
+      buffer.add({
+        type: "history",
+        at: 1_000 + i,
+        user: "alice@localhost",
+        identifier: "app<n",
+        publishId: null,
+        trigger: "offline",
+        important: true,
+        outcome: "ok",
+      });
     }
     await buffer.flush();
     expect(buffer.pending().history).toBe(3000);
@@ -167,10 +181,14 @@ describe("full disk, end to end (compiled daemon, real Prosody)", () => {
     await s.app.waitForCount(2); // still pushing
 
     free(disk);
-    const rows = await eventually(async () => {
-      const h = await history(s, "alice");
-      return h.filter((r) => r.outcome === "ok").length >= 2 ? h : undefined;
-    }, 20_000, "alice's two pushes in the history");
+    const rows = await eventually(
+      async () => {
+        const h = await history(s, "alice");
+        return h.filter((r) => r.outcome === "ok").length >= 2 ? h : undefined;
+      },
+      20_000,
+      "alice's two pushes in the history",
+    );
     expect(rows.filter((r) => r.outcome === "ok")).toHaveLength(2);
     expect(await metric(s.daemon.url("/metrics"), /cloud_notifyd_history_rows_lost_total\{[^}]*\} (\d+)/)).toBe(0);
 

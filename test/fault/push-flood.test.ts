@@ -233,8 +233,26 @@ async function report(label: string, from: number, to: number, notes: string[]):
       `missing ${missing.length} (${missing.slice(0, 12).join(",")}${missing.length > 12 ? ",…" : ""}), duplicated ${duplicated.length} (${duplicated.slice(0, 12).join(",")})`,
   );
   if (process.env.FLOOD_VERBOSE) {
-    console.log((await (await fetch(daemon.url("/metrics"))).text()).split("\n").filter((l) => /events|duplicate|pushes_total|dropped|invalid/.test(l) && !l.startsWith("#")).join("\n")); console.log((await prosody.log()).split("\n").filter((l) => /Saved [0-9]|Restored|Waiting up to|\terror\t|modulemanager/.test(l)).join("\n"));
-    console.log(daemon.logs().split("\n").filter((l) => /level=(info|warn|error)/.test(l)).slice(-40).join("\n"));
+    console.log(
+      (await (await fetch(daemon.url("/metrics"))).text())
+        .split("\n")
+        .filter((l) => /events|duplicate|pushes_total|dropped|invalid/.test(l) && !l.startsWith("#"))
+        .join("\n"),
+    );
+    console.log(
+      (await prosody.log())
+        .split("\n")
+        .filter((l) => /Saved [0-9]|Restored|Waiting up to|\terror\t|modulemanager/.test(l))
+        .join("\n"),
+    );
+    console.log(
+      daemon
+        .logs()
+        .split("\n")
+        .filter((l) => /level=(info|warn|error)/.test(l))
+        .slice(-40)
+        .join("\n"),
+    );
     for (const i of missing.slice(0, 6)) {
       const res = await fetch(daemon.url(`/api/v1/users/${user(i)}/history`), { headers: { authorization: `Bearer ${TOKEN}` } });
       console.log(`history ${user(i)}: ${await res.text()}`);
@@ -305,7 +323,10 @@ describeProsody("push flood with faults", (version) => {
     const stored = Array.from({ length: to - from }, (_, k) => from + k).filter((i) => existsSync(join(offline, `${user(i)}.list`)));
     const storedNotPushed = stored.filter((i) => !perNode.has(user(i)));
     const metrics = await (await fetch(daemon.url("/metrics"))).text();
-    const recovered = [...metrics.matchAll(/cloud_notifyd_pushes_total\{[^}]*trigger="recovered"[^}]*\} ([0-9]+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    const recovered = [...metrics.matchAll(/cloud_notifyd_pushes_total\{[^}]*trigger="recovered"[^}]*\} ([0-9]+)/g)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
     notes.push(`${stored.length} messages in offline storage`, `${recovered} recovered pushes`);
     const { missing } = await report("push flood, Prosody kill -9", from, to, notes);
     expect(stored.length).toBe(to - from); // every message reached offline storage before the kill

@@ -27,8 +27,47 @@ const RAW_REQUESTS = 300;
 const CONCURRENCY = 16;
 
 const METHODS = ["GET", "GET", "GET", "POST", "POST", "DELETE", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD"];
-const USERS = ["alice", "bob", "ALICE", "alice@localhost", "alice@LOCALHOST", "alice@evil.example", "alice@localhost/res", "", "a b", "a%00b", "%ZZ", "%C3%28", "%E2%82", "..", "%2e%2e", "a'b", "a\"b", "<x>", "a&b", "%F0%9F%98%80", "x".repeat(1100), "ünïcode", "%0d%0aSet-Cookie:x", "a:b", "@", "nobody"];
-const IDENTIFIERS = ["push.app.example%3Cn1", "push.app.example<n1", "noangle", "", "%3C", "a%3Cb", "x".repeat(5000), "%00%3C", "push.app.example%3C", "%FF%FE", "a/b%3Cc"];
+const USERS = [
+  "alice",
+  "bob",
+  "ALICE",
+  "alice@localhost",
+  "alice@LOCALHOST",
+  "alice@evil.example",
+  "alice@localhost/res",
+  "",
+  "a b",
+  "a%00b",
+  "%ZZ",
+  "%C3%28",
+  "%E2%82",
+  "..",
+  "%2e%2e",
+  "a'b",
+  'a"b',
+  "<x>",
+  "a&b",
+  "%F0%9F%98%80",
+  "x".repeat(1100),
+  "ünïcode",
+  "%0d%0aSet-Cookie:x",
+  "a:b",
+  "@",
+  "nobody",
+];
+const IDENTIFIERS = [
+  "push.app.example%3Cn1",
+  "push.app.example<n1",
+  "noangle",
+  "",
+  "%3C",
+  "a%3Cb",
+  "x".repeat(5000),
+  "%00%3C",
+  "push.app.example%3C",
+  "%FF%FE",
+  "a/b%3Cc",
+];
 const LIMITS = ["", "1", "0", "-5", "1000", "1001", "99999999999999999999999", "abc", "1.5", "1e3", "%00", " 5", "+3", "NaN"];
 
 function userPath(rng: Rng): string {
@@ -113,7 +152,14 @@ function randomHeaders(rng: Rng, bodyPresent: boolean): Record<string, string> {
   ]);
   if (auth !== undefined) h.authorization = auth;
   if (bodyPresent || rng.chance(0.2)) {
-    h["content-type"] = rng.pick(["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1", "garbage/%%%"]);
+    h["content-type"] = rng.pick([
+      "application/json",
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/json; charset=latin1",
+      "garbage/%%%",
+    ]);
   }
   return h;
 }
@@ -180,7 +226,8 @@ function rawPayloads(rng: Rng): string | Uint8Array {
     () => "GARBAGE\r\n\r\n",
     () => `GET /api/v1/totals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: -1\r\n\r\n`,
     () => `POST /api/v1/users/alice/test-push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 10\r\n\r\n{"id`,
-    () => `POST /api/v1/users/alice/test-push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n0\r\n\r\n`,
+    () =>
+      `POST /api/v1/users/alice/test-push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n0\r\n\r\n`,
     () => `GET /${"a".repeat(70000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
     () => `GET /api/v1/users/%ZZ/registrations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
     () => `GET /api/v1/users/a\u0000b/registrations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
@@ -260,12 +307,15 @@ describe("admin API fuzz (compiled binary)", () => {
       rawStatuses.set(status, (rawStatuses.get(status) ?? 0) + 1);
       if (status !== "closed") rawAnswered += 1;
       // 505 is Bun's own correct answer to "HTTP/9.9"; any other 5xx is ours.
-      if (status.startsWith("5") && status !== "505" && problems.length < 30) problems.push({ method: "RAW", path: "", status: Number(status), problem: answer.slice(0, 200) });
+      if (status.startsWith("5") && status !== "505" && problems.length < 30)
+        problems.push({ method: "RAW", path: "", status: Number(status), problem: answer.slice(0, 200) });
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
-      `admin-api fuzz: ${REQUESTS} requests in ${seconds} s, statuses ${[...statuses].sort().map(([s, n]) => `${s}×${n}`).join(" ")}; ` +
-        `raw: ${rawAnswered} answered, ${[...rawStatuses].map(([s, n]) => `${s}×${n}`).join(" ")}`,
+      `admin-api fuzz: ${REQUESTS} requests in ${seconds} s, statuses ${[...statuses]
+        .sort()
+        .map(([s, n]) => `${s}×${n}`)
+        .join(" ")}; ` + `raw: ${rawAnswered} answered, ${[...rawStatuses].map(([s, n]) => `${s}×${n}`).join(" ")}`,
     );
     expect(problems).toEqual([]);
     expect(daemon.proc.exitCode).toBeNull();

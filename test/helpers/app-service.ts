@@ -73,10 +73,15 @@ export const FPUSH_FORMAT_TEXT = "Invalid push format, update your prosody commu
  * push format…". A dead or blocked token → cancel/policy-violation; a transient APNs/FCM failure
  * → cancel/bad-request; a rate-limited token → result (since 2023).
  */
-export function fpushAnswers(opts: { dead?: ReadonlySet<string>; transient?: ReadonlySet<string>; rateLimited?: ReadonlySet<string> }): AnswerFn {
+export function fpushAnswers(opts: {
+  dead?: ReadonlySet<string>;
+  transient?: ReadonlySet<string>;
+  rateLimited?: ReadonlySet<string>;
+}): AnswerFn {
   return (p) => {
     const fields = [...optionFields(p).keys()].filter((k) => k !== "FORM_TYPE");
-    if (fields.length > 5 || fields.some((k) => k !== "pushModule")) return { kind: "error", type: "wait", condition: "bad-request", text: FPUSH_FORMAT_TEXT };
+    if (fields.length > 5 || fields.some((k) => k !== "pushModule"))
+      return { kind: "error", type: "wait", condition: "bad-request", text: FPUSH_FORMAT_TEXT };
     const token = p.node ?? "";
     if (opts.dead?.has(token)) return { kind: "error", type: "cancel", condition: "policy-violation" };
     if (opts.transient?.has(token)) return { kind: "error", type: "cancel", condition: "bad-request" };

@@ -26,7 +26,14 @@ function streamHeader(host: string): string {
 }
 
 /** Connects to `port`, logs in as `user@host` with `password` and binds `resource`. */
-export async function connectRawC2s(opts: { port: number; host: string; user: string; password: string; resource: string; timeoutMs?: number }): Promise<RawC2s> {
+export async function connectRawC2s(opts: {
+  port: number;
+  host: string;
+  user: string;
+  password: string;
+  resource: string;
+  timeoutMs?: number;
+}): Promise<RawC2s> {
   const socket: Socket = connect({ host: "127.0.0.1", port: opts.port });
   socket.setNoDelay(true);
   let text = "";
@@ -82,14 +89,26 @@ export async function connectRawC2s(opts: { port: number; host: string; user: st
     mark = text.length;
     const auth = Buffer.from(`\0${opts.user}\0${opts.password}`).toString("base64");
     socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${auth}</auth>`);
-    const sasl = await waitText(/<(success|failure)[\s>/][\s\S]*?(\/>|<\/success>|<\/failure>)/, mark, timeout, `authenticate ${opts.user}`);
+    const sasl = await waitText(
+      /<(success|failure)[\s>/][\s\S]*?(\/>|<\/success>|<\/failure>)/,
+      mark,
+      timeout,
+      `authenticate ${opts.user}`,
+    );
     if (sasl[1] === "failure") throw new Error(`Cannot authenticate ${opts.user}: ${sasl[0].slice(0, 200)}`);
     mark = text.length;
     socket.write(streamHeader(opts.host));
     await waitText(/<bind[\s\S]*<\/stream:features>/, mark, timeout, "read the post-auth features");
     mark = text.length;
-    socket.write(`<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${opts.resource}</resource></bind></iq>`);
-    await waitText(/<iq[^>]*id=['"]bind-1['"][^>]*type=['"]result['"]|<iq[^>]*type=['"]result['"][^>]*id=['"]bind-1['"]/, mark, timeout, "bind a resource");
+    socket.write(
+      `<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${opts.resource}</resource></bind></iq>`,
+    );
+    await waitText(
+      /<iq[^>]*id=['"]bind-1['"][^>]*type=['"]result['"]|<iq[^>]*type=['"]result['"][^>]*id=['"]bind-1['"]/,
+      mark,
+      timeout,
+      "bind a resource",
+    );
   } catch (err) {
     socket.destroy();
     throw err;

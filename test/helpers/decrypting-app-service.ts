@@ -59,7 +59,10 @@ export function decryptNotification(p: ReceivedPublish, key: string): OpenedPush
 }
 
 /** Decrypts every publish the app service gets with the key registered for its node; records failures. */
-export function decryptingAppService(app: AppService, keys: Map<string, string>): { opened: Array<OpenedPush & { node: string | null }>; failures: string[] } {
+export function decryptingAppService(
+  app: AppService,
+  keys: Map<string, string>,
+): { opened: Array<OpenedPush & { node: string | null }>; failures: string[] } {
   const opened: Array<OpenedPush & { node: string | null }> = [];
   const failures: string[] = [];
   app.onPublish((p) => {

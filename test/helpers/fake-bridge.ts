@@ -80,8 +80,7 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
   const componentDomain = opts.componentDomain ?? "push.localhost";
   const epoch = opts.epoch ?? `epoch-${Math.random().toString(36).slice(2)}`;
   const publishReply =
-    opts.publishReply ??
-    ((inner: Element) => new Element("iq", { type: "result", from: inner.attrs.to, to: host, id: inner.attrs.id }));
+    opts.publishReply ?? ((inner: Element) => new Element("iq", { type: "result", from: inner.attrs.to, to: host, id: inner.attrs.id }));
   const connections: BridgeConnection[] = [];
   const listeners = new Set<(el: Element, conn: BridgeConnection) => void>();
   const acks = new Map<string, number>();
@@ -169,7 +168,9 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
 
     function onStanza(el: Element): void {
       if (el.name === "handshake") {
-        const digest = createHash("sha1").update(streamId + opts.secret).digest("hex");
+        const digest = createHash("sha1")
+          .update(streamId + opts.secret)
+          .digest("hex");
         if (el.getText() === digest) {
           authenticated = true;
           conn.write("<handshake/>");
@@ -192,7 +193,14 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
           const reply = new Element("iq", { type: "result", from: host, to: el.attrs.from, id: el.attrs.id });
           // The fake keeps no buffer: every event written is gone from its view, so the replay
           // (of nothing) starts after the highest seq written (bridge-protocol.md §1, `first`).
-          reply.c("hello", { xmlns: NS_BRIDGE, version: BRIDGE_VERSION, server: "FakeBridge 1", epoch, dropped: "0", first: String(seqs.next) });
+          reply.c("hello", {
+            xmlns: NS_BRIDGE,
+            version: BRIDGE_VERSION,
+            server: "FakeBridge 1",
+            epoch,
+            dropped: "0",
+            first: String(seqs.next),
+          });
           return send(reply);
         }
         if (el.getChild("hibernation-timeout", NS_BRIDGE) !== undefined) {
@@ -209,7 +217,9 @@ export async function startFakeBridge(opts: FakeBridgeOptions): Promise<FakeBrid
           // The outcome as the bridge reports it (bridge-protocol.md §4): a publish-result event,
           // next in the sequence on the wire. Written as is: it is not a test's event to renumber.
           const event = new Element("message", { from: host, to: componentDomain });
-          event.c("event", { xmlns: NS_BRIDGE, epoch, seq: String(seqs.own()), type: "publish-result", publish: String(answer.attrs.id) }).cnode(answer);
+          event
+            .c("event", { xmlns: NS_BRIDGE, epoch, seq: String(seqs.own()), type: "publish-result", publish: String(answer.attrs.id) })
+            .cnode(answer);
           if (!socket.destroyed && socket.writable) socket.write(event.toString());
           return;
         }

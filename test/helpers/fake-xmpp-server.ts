@@ -60,7 +60,9 @@ export interface FakeXmppServer {
 const NS_STREAMS = "urn:ietf:params:xml:ns:xmpp-streams";
 
 export function handshakeDigest(streamId: string, secret: string): string {
-  return createHash("sha1").update(streamId + secret).digest("hex");
+  return createHash("sha1")
+    .update(streamId + secret)
+    .digest("hex");
 }
 
 export async function waitUntil(check: () => boolean, timeoutMs = 3000, what = "condition"): Promise<void> {

@@ -87,7 +87,8 @@ export function createHostileSender(opts: HostileSenderOptions): HostileSender {
     const deadline = Date.now() + timeout;
     for (;;) {
       const recent = cl.events.slice(seen);
-      if (recent.some((e) => e.event === "iq" && e.id === id)) return { path: "slixmpp", sender: "accepted", detail: null, ms: performance.now() - t0 };
+      if (recent.some((e) => e.event === "iq" && e.id === id))
+        return { path: "slixmpp", sender: "accepted", detail: null, ms: performance.now() - t0 };
       if (recent.some(gone)) {
         clientGone = true;
         return { path: "slixmpp", sender: "closed", detail: "slixmpp: disconnected", ms: performance.now() - t0 };
@@ -109,7 +110,12 @@ export function createHostileSender(opts: HostileSenderOptions): HostileSender {
     if (pad !== "") await sock.write(pad);
     // A stream left inside an unterminated construct (CDATA, a second header) never answers.
     const answer = await sock.ping(id, size(c) > 4096 ? SLOW_MS : 3000);
-    const error = sock.received().slice(before).match(/<stream:error[\s\S]*?<\/stream:error>/)?.[0]?.slice(0, 300) ?? null;
+    const error =
+      sock
+        .received()
+        .slice(before)
+        .match(/<stream:error[\s\S]*?<\/stream:error>/)?.[0]
+        ?.slice(0, 300) ?? null;
     if (answer !== "ok") {
       sock.destroy(); // a stream left mid-element or closed: reopen next time
       raw = null;

@@ -8,8 +8,6 @@ import { connect, type Socket } from "node:net";
 import { Element } from "ltx";
 import SaxLtx from "ltx/src/parsers/ltx.js";
 
-
-
 interface Waiter {
   match: (el: Element) => boolean;
   resolve: (el: Element) => void;
@@ -39,11 +37,7 @@ export function nextId(prefix = "t"): string {
 }
 
 /** Connects to Prosody's component port and authenticates as `domain`. */
-export async function connectComponent(opts: {
-  port: number;
-  domain: string;
-  secret: string;
-}): Promise<TestComponent> {
+export async function connectComponent(opts: { port: number; domain: string; secret: string }): Promise<TestComponent> {
   const socket: Socket = connect({ host: "127.0.0.1", port: opts.port });
   socket.setEncoding("utf8");
   const parser = new SaxLtx();
@@ -118,7 +112,9 @@ export async function connectComponent(opts: {
       `<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='${opts.domain}'>`,
     );
   });
-  const digest = createHash("sha1").update(id + opts.secret).digest("hex");
+  const digest = createHash("sha1")
+    .update(id + opts.secret)
+    .digest("hex");
   await new Promise<void>((ok, fail) => {
     onHandshake = (err) => (err ? fail(err) : ok());
     socket.write(`<handshake>${digest}</handshake>`);

@@ -60,7 +60,10 @@ describe("issue 13 admin API with two hosts", () => {
         json: { error: "Cannot use user: give user@host: several hosts are configured (a.example, b.example)" },
       });
       const other = await call(method, path.replace("alice", enc("alice@c.example")));
-      expect(other).toEqual({ status: 400, json: { error: "Cannot use user: host c.example is not served here (hosts: a.example, b.example)" } });
+      expect(other).toEqual({
+        status: 400,
+        json: { error: "Cannot use user: host c.example is not served here (hosts: a.example, b.example)" },
+      });
     }
     expect(deps.calls).toEqual([]);
     expect((await call("GET", "/api/v1/removals")).status).toBe(200); // all users: no user needed
@@ -71,8 +74,14 @@ describe("issue 13 admin API with two hosts", () => {
       ok: true,
       value: { prefix: "al", host: "b.example", after: "alice@b.example", limit: 50 },
     });
-    expect(parseUsersQuery({ host: "c.example" }, HOSTS)).toEqual({ ok: false, error: "Cannot use host: c.example is not served here (hosts: a.example, b.example)" });
-    expect(parseUsersQuery({ after: "alice" }, HOSTS)).toEqual({ ok: false, error: "Cannot use after: give user@host: several hosts are configured (a.example, b.example)" });
+    expect(parseUsersQuery({ host: "c.example" }, HOSTS)).toEqual({
+      ok: false,
+      error: "Cannot use host: c.example is not served here (hosts: a.example, b.example)",
+    });
+    expect(parseUsersQuery({ after: "alice" }, HOSTS)).toEqual({
+      ok: false,
+      error: "Cannot use after: give user@host: several hosts are configured (a.example, b.example)",
+    });
   });
 });
 
@@ -80,15 +89,34 @@ describe("issue 13 user list over two hosts (real store)", () => {
   let store: Store;
   beforeAll(async () => {
     store = await openStore(":memory:", { hosts: HOSTS });
-    const users = ["alice@a.example", "bo@a.example", "bob@a.example", "zed@a.example", "alice@b.example", "bob@b.example", "bobby@b.example"];
+    const users = [
+      "alice@a.example",
+      "bo@a.example",
+      "bob@a.example",
+      "zed@a.example",
+      "alice@b.example",
+      "bob@b.example",
+      "bobby@b.example",
+    ];
     await store.apply(users.map((user) => ({ op: "upsert" as const, registration: storedRegistration({ user, identifier: "p<n" }) })));
   });
   afterAll(() => store.close());
   const list = (q: Partial<UsersQuery>) => listUsersOnHosts(store, HOSTS, { prefix: "", limit: 50, ...q });
 
   test("every host in turn, by host then local part; a prefix matches on each host", async () => {
-    expect((await list({})).users).toEqual(["alice@a.example", "bo@a.example", "bob@a.example", "zed@a.example", "alice@b.example", "bob@b.example", "bobby@b.example"]);
-    expect(await list({ prefix: "bo" })).toEqual({ users: ["bo@a.example", "bob@a.example", "bob@b.example", "bobby@b.example"], next: null });
+    expect((await list({})).users).toEqual([
+      "alice@a.example",
+      "bo@a.example",
+      "bob@a.example",
+      "zed@a.example",
+      "alice@b.example",
+      "bob@b.example",
+      "bobby@b.example",
+    ]);
+    expect(await list({ prefix: "bo" })).toEqual({
+      users: ["bo@a.example", "bob@a.example", "bob@b.example", "bobby@b.example"],
+      next: null,
+    });
     expect(await list({ prefix: "bob", host: "b.example" })).toEqual({ users: ["bob@b.example", "bobby@b.example"], next: null });
     expect(await list({ prefix: "alice" })).toEqual({ users: ["alice@a.example", "alice@b.example"], next: null });
   });

@@ -322,9 +322,7 @@ describe("GET /api/v1/users/:user/history", () => {
     const { call } = setup(deps);
     const res = await call("GET", "/api/v1/users/alice/history");
     const row = (res.json["history"] as Array<Record<string, unknown>>)[0] ?? {};
-    expect(Object.keys(row).sort()).toEqual(
-      ["at", "error", "identifier", "important", "latencyMs", "outcome", "publishId", "trigger"],
-    );
+    expect(Object.keys(row).sort()).toEqual(["at", "error", "identifier", "important", "latencyMs", "outcome", "publishId", "trigger"]);
   });
 });
 

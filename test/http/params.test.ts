@@ -15,8 +15,14 @@ test("parseUser rejects a JID whose domain only starts with the host", () => {
 test("issue 13 parseUser: user@host on any configured host; a bare local part only with one host", () => {
   const hosts = ["a.example", "b.example"];
   expect(parseUser("alice@B.example", hosts)).toEqual({ ok: true, value: "alice@b.example" });
-  expect(parseUser("alice", hosts)).toEqual({ ok: false, error: "Cannot use user: give user@host: several hosts are configured (a.example, b.example)" });
-  expect(parseUser("alice@c.example", hosts)).toEqual({ ok: false, error: "Cannot use user: host c.example is not served here (hosts: a.example, b.example)" });
+  expect(parseUser("alice", hosts)).toEqual({
+    ok: false,
+    error: "Cannot use user: give user@host: several hosts are configured (a.example, b.example)",
+  });
+  expect(parseUser("alice@c.example", hosts)).toEqual({
+    ok: false,
+    error: "Cannot use user: host c.example is not served here (hosts: a.example, b.example)",
+  });
   expect(parseUser("a@b@a.example", hosts).ok).toBe(false); // '@' is not allowed in a local part
 });
 

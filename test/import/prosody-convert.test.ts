@@ -104,6 +104,9 @@ describe("convertUserStore", () => {
   test("a stored value that is not a table fails as a whole", () => {
     const parsed = parseLuaData('return "x"');
     if (!parsed.ok) throw new Error(parsed.error);
-    expect(convertUserStore("alice", parsed.value, CTX)).toEqual({ ok: false, error: "Cannot convert alice: the stored value is not a table" });
+    expect(convertUserStore("alice", parsed.value, CTX)).toEqual({
+      ok: false,
+      error: "Cannot convert alice: the stored value is not a table",
+    });
   });
 });

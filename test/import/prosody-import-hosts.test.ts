@@ -23,7 +23,9 @@ function dataDir(name: string): string {
   const user = (host: string, local: string, nodes: string[]) => {
     const store = join(dir, encodeStoreName(host), "cloud_notify");
     mkdirSync(store, { recursive: true });
-    const entries = nodes.map((n, i) => `\t["push.example<${n}"] = { ["jid"] = "push.example"; ["node"] = "${n}"; ["timestamp"] = ${1700000000 + i}; };`);
+    const entries = nodes.map(
+      (n, i) => `\t["push.example<${n}"] = { ["jid"] = "push.example"; ["node"] = "${n}"; ["timestamp"] = ${1700000000 + i}; };`,
+    );
     writeFileSync(join(store, `${encodeStoreName(local)}.dat`), `return {\n${entries.join("\n")}\n};\n`);
   };
   user("a.example", "alice", ["a1", "a2"]);
@@ -109,6 +111,8 @@ describe("issue 13 import-prosody with several hosts", () => {
     expect(noted.output).toContain("note: no cloud_notify data for host d.example\n");
     const none = await run([dir, "--dry-run"], configFor(storeUrl, { CLOUD_NOTIFYD_HOSTS: "d.example" }));
     expect(none.code).toBe(1);
-    expect(none.output).toStartWith(`Cannot import: no cloud_notify data of d.example in ${dir} (looked for ${join(dir, "d%2eexample", "cloud_notify")})`);
+    expect(none.output).toStartWith(
+      `Cannot import: no cloud_notify data of d.example in ${dir} (looked for ${join(dir, "d%2eexample", "cloud_notify")})`,
+    );
   });
 });

@@ -60,7 +60,11 @@ async function setUp(version: ProsodyVersion): Promise<void> {
       stderr: "pipe",
       timeout: 40_000,
     });
-    const [code, stdout, stderr] = await Promise.all([client.exited, new Response(client.stdout).text(), new Response(client.stderr).text()]);
+    const [code, stdout, stderr] = await Promise.all([
+      client.exited,
+      new Response(client.stdout).text(),
+      new Response(client.stderr).text(),
+    ]);
     if (code !== 0) throw new Error(`enable_push.py failed for ${user} (exit ${code}): ${stdout}\n${stderr}`);
   }
   enabledTo = Date.now();
@@ -148,8 +152,20 @@ describeProsody("import-prosody", (version) => {
         const regs = await rows(storeUrl, user);
         expect(regs.map((r) => r.identifier)).toEqual(["push.example<n1", "push2.example<"]);
         const [withNode, withoutNode] = regs as [Registration, Registration];
-        expect(withNode).toMatchObject({ user: `${user}@${HOST}`, jid: "push.example", node: "n1", publishOptions: EXPECTED_OPTIONS, language: "en" });
-        expect(withoutNode).toMatchObject({ user: `${user}@${HOST}`, jid: "push2.example", node: null, publishOptions: null, includePayload: false });
+        expect(withNode).toMatchObject({
+          user: `${user}@${HOST}`,
+          jid: "push.example",
+          node: "n1",
+          publishOptions: EXPECTED_OPTIONS,
+          language: "en",
+        });
+        expect(withoutNode).toMatchObject({
+          user: `${user}@${HOST}`,
+          jid: "push2.example",
+          node: null,
+          publishOptions: null,
+          includePayload: false,
+        });
         for (const r of regs) {
           expect(r).toMatchObject({ errorCount: 0, lastError: null, lastErrorAt: null, clientId: null });
           expect(r.resource).toBeString();
@@ -202,7 +218,12 @@ describeProsody("import-prosody", (version) => {
       const proc = Bun.spawnSync([binary, "import-prosody", dataDir, "--host", HOST], {
         cwd: work,
         // Issue 13: --host must be one of the configured hosts.
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CLOUD_NOTIFYD_STORE_URL: storeUrl, CLOUD_NOTIFYD_HOSTS: HOST, CLOUD_NOTIFYD_LOG_LEVEL: "warn" },
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          CLOUD_NOTIFYD_STORE_URL: storeUrl,
+          CLOUD_NOTIFYD_HOSTS: HOST,
+          CLOUD_NOTIFYD_LOG_LEVEL: "warn",
+        },
       });
       const output = proc.stdout.toString();
       expect(proc.exitCode).toBe(0);

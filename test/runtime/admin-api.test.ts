@@ -60,7 +60,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "cnd-admin-"));
   store = await openStore(`file:${join(dir, "t.db")}`, { hosts: [HOST] });
   // The reference's error policy (D19 retries and D20 removal at once off): errors here count (B41).
-  state = initState({ ...DEFAULT_CORE_CONFIG, host: HOST, publishTimeoutMs: 2000, pushRetryDelaysMs: [], pushRemoveConditions: [] }, { idSeed: "ab".repeat(32) });
+  state = initState(
+    { ...DEFAULT_CORE_CONFIG, host: HOST, publishTimeoutMs: 2000, pushRetryDelaysMs: [], pushRemoveConditions: [] },
+    { idSeed: "ab".repeat(32) },
+  );
   runtime = createRuntime({
     state,
     store,
@@ -83,7 +86,11 @@ beforeAll(async () => {
       readiness: async () => ({ ready: true, checks: {} }),
     }),
   );
-  await runtime.dispatch({ type: "session-started", now: Date.now(), session: { user: ALICE, sessionId: "s1", fullJid: `${ALICE}/phone`, clientId: null } });
+  await runtime.dispatch({
+    type: "session-started",
+    now: Date.now(),
+    session: { user: ALICE, sessionId: "s1", fullJid: `${ALICE}/phone`, clientId: null },
+  });
   await runtime.dispatch(enableEvent(ALICE, "n1"));
   await runtime.dispatch(enableEvent(ALICE, "n2", "s2"));
 });
@@ -133,13 +140,27 @@ describe("admin API against a real store and runtime", () => {
       if (iq === undefined) await Bun.sleep(5);
     }
     // while unanswered, the push is listed from memory as "sent"
-    const inflight = (await (await api("/users/alice/history?limit=1")).json()) as { history: Array<{ outcome: string; publishId: string }> };
+    const inflight = (await (await api("/users/alice/history?limit=1")).json()) as {
+      history: Array<{ outcome: string; publishId: string }>;
+    };
     expect(inflight.history[0]).toMatchObject({ outcome: "sent", publishId: iq!.attrs.id });
-    await runtime.dispatch({ type: "publish-error", now: Date.now(), publishId: iq!.attrs.id, from: APP, errorType: "cancel", condition: "item-not-found" });
+    await runtime.dispatch({
+      type: "publish-error",
+      now: Date.now(),
+      publishId: iq!.attrs.id,
+      from: APP,
+      errorType: "cancel",
+      condition: "item-not-found",
+    });
     const body = (await (await pending).json()) as { results: Array<{ outcome: string; error: string }> };
     expect(body.results[0]).toMatchObject({ outcome: "error", error: "cancel/item-not-found" });
-    const regs = (await (await api("/users/alice/registrations")).json()) as { registrations: Array<{ identifier: string; errorCount: number; lastError: string }> };
-    expect(regs.registrations.find((r) => r.identifier === `${APP}<n2`)).toMatchObject({ errorCount: 1, lastError: "cancel/item-not-found" });
+    const regs = (await (await api("/users/alice/registrations")).json()) as {
+      registrations: Array<{ identifier: string; errorCount: number; lastError: string }>;
+    };
+    expect(regs.registrations.find((r) => r.identifier === `${APP}<n2`)).toMatchObject({
+      errorCount: 1,
+      lastError: "cancel/item-not-found",
+    });
   });
 
   test("history lists the pushes with trigger, outcome and latency, newest first, and never a body", async () => {

@@ -55,10 +55,18 @@ function setup() {
   const acks = () => sent.flatMap((el) => (el.getChild("ack", NS_BRIDGE) ? [Number(el.getChild("ack", NS_BRIDGE)!.attrs.seq)] : []));
   function helloResult(epoch: string, extra = ""): void {
     const id = hellos().at(-1)!.attrs.id;
-    link.receive(parse(`<iq type='result' from='${HOST}' to='${COMP}' id='${id}'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='${epoch}' dropped='0'${extra}/></iq>`) as Element);
+    link.receive(
+      parse(
+        `<iq type='result' from='${HOST}' to='${COMP}' id='${id}'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='${epoch}' dropped='0'${extra}/></iq>`,
+      ) as Element,
+    );
   }
   function event(epoch: string, seq: number, user = "alice"): void {
-    link.receive(parse(`<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${seq}' type='user-deleted' user='${user}'/></message>`) as Element);
+    link.receive(
+      parse(
+        `<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${seq}' type='user-deleted' user='${user}'/></message>`,
+      ) as Element,
+    );
   }
   const users = () => events.filter((e) => e.type === "user-deleted").map((e) => (e as { user: string }).user.replace(`@${HOST}`, ""));
   return { link, events, sent, hellos, acks, helloResult, event, users, metrics, logLines };
@@ -131,7 +139,11 @@ describe("D22 bridge event sequence", () => {
     const t = setup();
     t.link.online();
     t.helloResult("e1");
-    t.link.receive(parse(`<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='1' type='exploded' user='alice'/></message>`) as Element);
+    t.link.receive(
+      parse(
+        `<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='1' type='exploded' user='alice'/></message>`,
+      ) as Element,
+    );
     t.event("e1", 2, "b");
     expect(t.users()).toEqual(["b"]);
     t.link.stop();
@@ -144,7 +156,9 @@ describe("D22 bridge event sequence", () => {
     const t = setup();
     t.link.online();
     t.helloResult("e1");
-    const cut = parse(`<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='1' type='offline' user='alice'><message xmlns='jabber:client'/></event></message>`) as Element;
+    const cut = parse(
+      `<message from='${HOST}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='1' type='offline' user='alice'><message xmlns='jabber:client'/></event></message>`,
+    ) as Element;
     t.link.receive(cut, "stanza nesting exceeds 64");
     t.event("e1", 2, "b");
     expect(t.users()).toEqual(["b"]);
@@ -197,10 +211,18 @@ describe("several hosts on one component stream (issue 13)", () => {
     const helloTo = (host: string) => sent.filter((el) => el.attrs.to === host && el.getChild("hello", NS_BRIDGE) !== undefined);
     const result = (host: string, epoch: string) => {
       const id = helloTo(host).at(-1)!.attrs.id;
-      link.receive(parse(`<iq type='result' from='${host}' to='${COMP}' id='${id}'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='${epoch}' dropped='0'/></iq>`) as Element);
+      link.receive(
+        parse(
+          `<iq type='result' from='${host}' to='${COMP}' id='${id}'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='${epoch}' dropped='0'/></iq>`,
+        ) as Element,
+      );
     };
     const event = (host: string, epoch: string, seq: number, user: string) =>
-      link.receive(parse(`<message from='${host}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${seq}' type='user-deleted' user='${user}'/></message>`) as Element);
+      link.receive(
+        parse(
+          `<message from='${host}' to='${COMP}'><event xmlns='${NS_BRIDGE}' epoch='${epoch}' seq='${seq}' type='user-deleted' user='${user}'/></message>`,
+        ) as Element,
+      );
     return { link, sent, events, logLines, helloTo, result, event };
   }
 
@@ -223,7 +245,8 @@ describe("several hosts on one component stream (issue 13)", () => {
   test("a bridge on a host that is not configured asking for a hello gets one log line and a refusal", () => {
     const t = twoHosts();
     t.link.online();
-    for (let i = 0; i < 3; i++) t.link.receive(parse(`<message from='c.example' to='${COMP}'><hello-request xmlns='${NS_BRIDGE}'/></message>`) as Element);
+    for (let i = 0; i < 3; i++)
+      t.link.receive(parse(`<message from='c.example' to='${COMP}'><hello-request xmlns='${NS_BRIDGE}'/></message>`) as Element);
     const refusals = t.sent.filter((el) => el.attrs.to === "c.example" && el.getChild("refused", NS_BRIDGE) !== undefined);
     expect(refusals).toHaveLength(3);
     expect(t.logLines.filter((l) => l.includes("c.example is not in hosts"))).toHaveLength(1);

@@ -12,7 +12,22 @@ function config(env: Record<string, string>): Readonly<Config> {
 
 test("log level, component secret and admin token apply; any other change is named for a restart", () => {
   const before = config({ CLOUD_NOTIFYD_ADMIN_TOKEN: "t1" });
-  expect(planReload(before, config({ CLOUD_NOTIFYD_ADMIN_TOKEN: "t1" }))).toEqual({ logLevel: null, componentSecret: null, adminTokenChanged: false, needRestart: [] });
-  const after = config({ CLOUD_NOTIFYD_COMPONENT_SECRET: "s2", CLOUD_NOTIFYD_LOG_LEVEL: "debug", CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3", CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "5" });
-  expect(planReload(before, after)).toEqual({ logLevel: "debug", componentSecret: "s2", adminTokenChanged: true, needRestart: ["push_max_errors", "push_retry_delays"] });
+  expect(planReload(before, config({ CLOUD_NOTIFYD_ADMIN_TOKEN: "t1" }))).toEqual({
+    logLevel: null,
+    componentSecret: null,
+    adminTokenChanged: false,
+    needRestart: [],
+  });
+  const after = config({
+    CLOUD_NOTIFYD_COMPONENT_SECRET: "s2",
+    CLOUD_NOTIFYD_LOG_LEVEL: "debug",
+    CLOUD_NOTIFYD_PUSH_MAX_ERRORS: "3",
+    CLOUD_NOTIFYD_PUSH_RETRY_DELAYS: "5",
+  });
+  expect(planReload(before, after)).toEqual({
+    logLevel: "debug",
+    componentSecret: "s2",
+    adminTokenChanged: true,
+    needRestart: ["push_max_errors", "push_retry_delays"],
+  });
 });

@@ -14,6 +14,8 @@ test("service-unavailable: the bridge module is probably not loaded on the host"
 
 test("forbidden: the bridge serves another component; feature-not-implemented: another protocol version", () => {
   expect(helloRefusalHint({ condition: "forbidden", text: undefined }, ctx)).toContain('set cloud_notifyd_component = "push.example.com"');
-  expect(helloRefusalHint({ condition: "feature-not-implemented", text: "bridge speaks version 2" }, ctx)).toMatch(/^: bridge speaks version 2; this daemon speaks version \d+, install its bridge/);
+  expect(helloRefusalHint({ condition: "feature-not-implemented", text: "bridge speaks version 2" }, ctx)).toMatch(
+    /^: bridge speaks version 2; this daemon speaks version \d+, install its bridge/,
+  );
   expect(helloRefusalHint({ condition: "internal-server-error", text: null }, ctx)).toBe("");
 });

@@ -159,7 +159,10 @@ test("history kept while the store refuses is bounded: the oldest are dropped, c
 
 test("history rows refused for good (a constraint) are dropped and counted, not retried", async () => {
   const { store } = await fileStore();
-  const broken: Store = { ...store, addHistory: () => Promise.reject(Object.assign(new Error("NOT NULL constraint failed"), { code: "SQLITE_CONSTRAINT_NOTNULL" })) };
+  const broken: Store = {
+    ...store,
+    addHistory: () => Promise.reject(Object.assign(new Error("NOT NULL constraint failed"), { code: "SQLITE_CONSTRAINT_NOTNULL" })),
+  };
   const { b, metrics } = buffer(broken);
   push(b, 0);
   push(b, 1);

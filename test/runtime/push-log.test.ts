@@ -18,11 +18,19 @@ function setup(level: LogLevel) {
   const lines: string[] = [];
   const log = createLogger({ level, write: (l) => lines.push(l), rateLimit: false });
   const state = fresh({ pushMaxErrors: 16 });
-  load(state, "alice", [registration("alice", "app.example", NODE, { errorCount: 3, publishOptions: "<x><field var='secret'><value>po-secret-9</value></field></x>" })]);
+  load(state, "alice", [
+    registration("alice", "app.example", NODE, {
+      errorCount: 3,
+      publishOptions: "<x><field var='secret'><value>po-secret-9</value></field></x>",
+    }),
+  ]);
   return { lines, log, pushLog: createPushLog({ log, host: "example.com", state }) };
 }
 
-const history = (outcome: Extract<Action, { type: "history" }>["outcome"], over: Partial<Extract<Action, { type: "history" }>> = {}): Extract<Action, { type: "history" }> => ({
+const history = (
+  outcome: Extract<Action, { type: "history" }>["outcome"],
+  over: Partial<Extract<Action, { type: "history" }>> = {},
+): Extract<Action, { type: "history" }> => ({
   type: "history",
   at: 1,
   user: "alice",
@@ -52,7 +60,8 @@ describe("push log", () => {
 
   test("timeouts, retries and superseded pushes are info lines; delivered, sent and vetoed pushes only at debug", () => {
     const info = setup("info");
-    for (const o of ["timeout", "retry-scheduled", "superseded", "retried", "ok", "sent", "vetoed"] as const) info.pushLog.outcome(history(o));
+    for (const o of ["timeout", "retry-scheduled", "superseded", "retried", "ok", "sent", "vetoed"] as const)
+      info.pushLog.outcome(history(o));
     expect(info.lines.map((l) => /msg="([^"]+)"/.exec(l)?.[1])).toEqual([
       "push timed out: no answer from the app service",
       "push failed: retry scheduled",
@@ -67,9 +76,18 @@ describe("push log", () => {
 
   test("a removal names its reason and the error that caused it; an eviction says so", () => {
     const { lines, pushLog } = setup("info");
-    pushLog.removed({ type: "removed", at: 1, user: "alice", identifier: IDENT, reason: "max-errors", detail: "16 consecutive errors, last cancel/item-not-found" });
+    pushLog.removed({
+      type: "removed",
+      at: 1,
+      user: "alice",
+      identifier: IDENT,
+      reason: "max-errors",
+      detail: "16 consecutive errors, last cancel/item-not-found",
+    });
     pushLog.removed({ type: "removed", at: 1, user: "alice", identifier: IDENT, reason: "evicted", detail: null });
-    expect(lines[0]).toContain('msg="registration removed" user=alice host=example.com registration=app.example<a1b2c3…ff00 reason=max-errors error="16 consecutive errors, last cancel/item-not-found"');
+    expect(lines[0]).toContain(
+      'msg="registration removed" user=alice host=example.com registration=app.example<a1b2c3…ff00 reason=max-errors error="16 consecutive errors, last cancel/item-not-found"',
+    );
     expect(lines[1]).toContain('msg="registration evicted: the user enabled more than push_max_devices"');
     expect(lines[1]).toContain("reason=evicted");
   });
@@ -77,7 +95,10 @@ describe("push log", () => {
   test("an added registration is info (publish options present, never their value); a renewal debug", () => {
     const info = setup("info");
     const reg = registration("alice", "app.example", NODE, { publishOptions: "<x>po-secret-9</x>", createdAt: 5, updatedAt: 5 });
-    info.pushLog.stored([{ op: "upsert", registration: reg }, { op: "upsert", registration: { ...reg, updatedAt: 9 } }]);
+    info.pushLog.stored([
+      { op: "upsert", registration: reg },
+      { op: "upsert", registration: { ...reg, updatedAt: 9 } },
+    ]);
     expect(info.lines).toHaveLength(1);
     expect(info.lines[0]).toContain('msg="registration added" user=alice host=example.com registration=app.example<a1b2c3…ff00');
     expect(info.lines[0]).toContain("publish_options=present encrypted=false");
@@ -93,7 +114,14 @@ describe("push log", () => {
   test("at debug, an event line with the decision and nothing of the stanza; debugOn follows the level", () => {
     const { lines, pushLog, log } = setup("debug");
     expect(pushLog.debugOn()).toBe(true);
-    const copy = { stanza: { name: "message", attrs: { from: "bob@example.com/pc" }, children: [{ name: "body", attrs: {}, children: ["the body 77"] }] }, key: "k1" };
+    const copy = {
+      stanza: {
+        name: "message",
+        attrs: { from: "bob@example.com/pc" },
+        children: [{ name: "body", attrs: {}, children: ["the body 77"] }],
+      },
+      key: "k1",
+    };
     pushLog.event({ type: "offline", now: 1, user: "alice", copy }, [
       { type: "publish", publish: {} as never },
       { type: "metric", name: "x" } as unknown as Action,

@@ -70,7 +70,9 @@ async function setup(): Promise<{ runtime: Runtime; store: Store; sent: Element[
 }
 
 function chat(key: string) {
-  const stanza = parse(`<message xmlns="jabber:client" from="bob@example.net/x" to="alice@${HOST}" type="chat" id="${key}"><body>hi</body></message>`) as Element;
+  const stanza = parse(
+    `<message xmlns="jabber:client" from="bob@example.net/x" to="alice@${HOST}" type="chat" id="${key}"><body>hi</body></message>`,
+  ) as Element;
   return { stanza, key };
 }
 

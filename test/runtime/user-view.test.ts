@@ -60,7 +60,10 @@ function lastPublish(): Element | undefined {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "cnd-userview-"));
   store = await openStore(`file:${join(dir, "t.db")}`, { hosts: [HOST] });
-  const state = initState({ ...DEFAULT_CORE_CONFIG, host: HOST, publishTimeoutMs: 2000, pushRetryDelaysMs: [], pushRemoveConditions: [] }, { idSeed: "cd".repeat(32) });
+  const state = initState(
+    { ...DEFAULT_CORE_CONFIG, host: HOST, publishTimeoutMs: 2000, pushRetryDelaysMs: [], pushRemoveConditions: [] },
+    { idSeed: "cd".repeat(32) },
+  );
   runtime = createRuntime({
     state,
     store,
@@ -73,12 +76,25 @@ beforeAll(async () => {
   });
   const metrics = createMetrics();
   app = createAdminApp(
-    createAdminDeps({ runtime, store, metrics, logger: createNullLogger(), token: TOKEN, host: HOST, publishTimeoutMs: 2000, readiness: async () => ({ ready: true, checks: {} }) }),
+    createAdminDeps({
+      runtime,
+      store,
+      metrics,
+      logger: createNullLogger(),
+      token: TOKEN,
+      host: HOST,
+      publishTimeoutMs: 2000,
+      readiness: async () => ({ ready: true, checks: {} }),
+    }),
   );
   const t = Date.now();
   // Issue 13: inside the daemon a user is its bare JID.
   const alice = `alice@${HOST}`;
-  await runtime.dispatch({ type: "session-started", now: t, session: { user: alice, sessionId: "s1", fullJid: `${alice}/phone`, clientId: "client-uuid-1" } });
+  await runtime.dispatch({
+    type: "session-started",
+    now: t,
+    session: { user: alice, sessionId: "s1", fullJid: `${alice}/phone`, clientId: "client-uuid-1" },
+  });
   await runtime.dispatch(enable(alice, NODE, "s1", FORM));
   for (const u of ["bob", "bobby", "carol", "bo"]) await runtime.dispatch(enable(`${u}@${HOST}`, "n1", `s-${u}`));
   await runtime.dispatch({ type: "hibernation-started", now: t + 10, user: alice, sessionId: "s1", queue: [] });
@@ -86,7 +102,14 @@ beforeAll(async () => {
   await runtime.dispatch({ type: "ping", now: Date.now(), user: alice, identifiers: null });
   const iq = lastPublish();
   expect(iq?.attrs.to).toBe(APP);
-  await runtime.dispatch({ type: "publish-error", now: Date.now(), publishId: iq!.attrs.id, from: APP, errorType: "cancel", condition: "internal-server-error" });
+  await runtime.dispatch({
+    type: "publish-error",
+    now: Date.now(),
+    publishId: iq!.attrs.id,
+    from: APP,
+    errorType: "cancel",
+    condition: "internal-server-error",
+  });
 });
 
 afterAll(async () => {
@@ -119,7 +142,14 @@ describe("GET /api/v1/users/{user}", () => {
     expect(v.pushes[0]).toMatchObject({ trigger: "ping", outcome: "error", error: "cancel/internal-server-error" });
     expect(v.pushes[0].latencyMs).toBeGreaterThanOrEqual(0);
     expect(v.sessions).toEqual([
-      { sessionId: "s1", resource: "phone", clientId: "client-uuid-1", bound: `${APP}<${NODE}`, hibernating: true, hibernatingSince: expect.any(String) },
+      {
+        sessionId: "s1",
+        resource: "phone",
+        clientId: "client-uuid-1",
+        bound: `${APP}<${NODE}`,
+        hibernating: true,
+        hibernatingSince: expect.any(String),
+      },
     ]);
   });
 
@@ -180,7 +210,9 @@ describe("cloud-notifyd user (through the admin API)", () => {
 
   test("--list PREFIX lists users; an unknown user exits 1 with the API's line; no token exits 2", async () => {
     const out: string[] = [];
-    expect(await userCommand(["--list", "bo", "--limit", "2"], config(), { out: (l) => out.push(l), err: () => {}, fetch: viaApp })).toBe(0);
+    expect(await userCommand(["--list", "bo", "--limit", "2"], config(), { out: (l) => out.push(l), err: () => {}, fetch: viaApp })).toBe(
+      0,
+    );
     expect(out).toEqual([`bo@${HOST}`, `bob@${HOST}`, `… more: --after bob@${HOST}`]);
     const err: string[] = [];
     expect(await userCommand(["nobody"], config(), { out: () => {}, err: (l) => err.push(l), fetch: viaApp })).toBe(1);
@@ -236,7 +268,9 @@ describe("admin page (/ui) without a browser", () => {
     const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
     expect(csrf.length).toBeGreaterThan(20);
     expect((await app.request("http://localhost/ui/logout", form({ csrf: "forged" }, { cookie: session }))).status).toBe(403);
-    expect((await app.request("http://localhost/ui/logout", form({ csrf }, { cookie: session, origin: "http://evil.example" }))).status).toBe(403);
+    expect(
+      (await app.request("http://localhost/ui/logout", form({ csrf }, { cookie: session, origin: "http://evil.example" }))).status,
+    ).toBe(403);
     const out = await app.request("http://localhost/ui/logout", form({ csrf }, { cookie: session, origin: "http://localhost" }));
     expect(out.status).toBe(303);
     expect((await app.request("http://localhost/ui", { headers: { cookie: session } })).status).toBe(401);

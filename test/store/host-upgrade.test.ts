@@ -73,7 +73,17 @@ async function expectUpgraded(store: Store): Promise<void> {
   expect(await store.listByUser("alice@b.example")).toEqual([]);
   expect(await store.countRegistrations()).toBe(3);
   expect((await store.listHistory({ user: "bob@a.example", limit: 10 })).map(({ id: _id, ...r }) => r)).toEqual([
-    { at: 101, user: "bob@a.example", identifier: "push.example.net<c", publishId: "p2", trigger: "offline", important: false, outcome: "error", latencyMs: null, error: "cancel/gone" },
+    {
+      at: 101,
+      user: "bob@a.example",
+      identifier: "push.example.net<c",
+      publishId: "p2",
+      trigger: "offline",
+      important: false,
+      outcome: "error",
+      latencyMs: null,
+      error: "cancel/gone",
+    },
   ]);
   expect((await store.listHistory({ user: "alice@a.example", limit: 10 })).map((r) => r.publishId)).toEqual(["p1"]);
   expect((await store.listRemovals({ limit: 10 })).map((r) => [r.user, r.identifier, r.reason])).toEqual([
@@ -166,9 +176,15 @@ describe("issue 13 store upgrade from the previous release (migrations 0000–00
   test("the hot paths use the (host, user) indexes", () => {
     const path = join(root, "previous.db");
     const plan = (q: string) => (rawRows(path, `EXPLAIN QUERY PLAN ${q}`) as Array<{ detail: string }>).map((r) => r.detail).join("; ");
-    expect(plan("SELECT * FROM registrations WHERE host = 'a' AND user = 'b'")).toMatch(/USING INDEX sqlite_autoindex_registrations_1 \(host=\? AND user=\?\)/);
-    expect(plan("SELECT * FROM push_history WHERE host = 'a' AND user = 'b' ORDER BY at DESC")).toContain("push_history_host_user_at_idx (host=? AND user=?)");
-    expect(plan("SELECT * FROM removals WHERE host = 'a' AND user = 'b' ORDER BY at DESC")).toContain("removals_host_user_at_idx (host=? AND user=?)");
+    expect(plan("SELECT * FROM registrations WHERE host = 'a' AND user = 'b'")).toMatch(
+      /USING INDEX sqlite_autoindex_registrations_1 \(host=\? AND user=\?\)/,
+    );
+    expect(plan("SELECT * FROM push_history WHERE host = 'a' AND user = 'b' ORDER BY at DESC")).toContain(
+      "push_history_host_user_at_idx (host=? AND user=?)",
+    );
+    expect(plan("SELECT * FROM removals WHERE host = 'a' AND user = 'b' ORDER BY at DESC")).toContain(
+      "removals_host_user_at_idx (host=? AND user=?)",
+    );
     expect(plan("UPDATE registrations SET host = 'a' WHERE host = ''")).toContain("sqlite_autoindex_registrations_1 (host=?)");
   });
 });
@@ -176,8 +192,12 @@ describe("issue 13 store upgrade from the previous release (migrations 0000–00
 describe("issue 13 user strings in the store", () => {
   test("with several hosts a user without @host is refused; with one host it means that host", async () => {
     const several = await openStore(":memory:", { hosts: ["a.example", "b.example"] });
-    await expect(several.listByUser("alice")).rejects.toThrow('Cannot use user "alice" in the store: no @host and several hosts are configured');
-    await expect(several.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "i" }) }])).rejects.toThrow(/^Cannot use user/);
+    await expect(several.listByUser("alice")).rejects.toThrow(
+      'Cannot use user "alice" in the store: no @host and several hosts are configured',
+    );
+    await expect(several.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "i" }) }])).rejects.toThrow(
+      /^Cannot use user/,
+    );
     await several.close();
     const one = await openStore(":memory:", { hosts: ["a.example"] });
     await one.apply([{ op: "upsert", registration: registration({ user: "alice", identifier: "i" }) }]);

@@ -38,7 +38,9 @@ describe("embedded migrations", () => {
   });
 
   test("every .sql file in the folder is in the journal, in order, with increasing timestamps", () => {
-    const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith(".sql")).sort();
+    const files = readdirSync(MIGRATIONS_DIR)
+      .filter((f) => f.endsWith(".sql"))
+      .sort();
     expect(files.length).toBe(MIGRATIONS.length);
     expect(MIGRATIONS.length).toBeGreaterThanOrEqual(2);
     for (let i = 1; i < MIGRATIONS.length; i++) {

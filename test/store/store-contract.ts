@@ -96,8 +96,17 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
     test("listByUser() orders identifiers by code point, as SQLite's BINARY collation does", async () => {
       const ids = ["a\u{1F600}", "a\uFFFD", "a", "ab", "a\u00E9", "A"];
-      await store.apply(ids.map((identifier) => ({ op: "upsert" as const, registration: registration({ user: "alice@a.example", identifier }) })));
-      expect((await store.listByUser("alice@a.example")).map((r) => r.identifier)).toEqual(["A", "a", "ab", "a\u00E9", "a\uFFFD", "a\u{1F600}"]);
+      await store.apply(
+        ids.map((identifier) => ({ op: "upsert" as const, registration: registration({ user: "alice@a.example", identifier }) })),
+      );
+      expect((await store.listByUser("alice@a.example")).map((r) => r.identifier)).toEqual([
+        "A",
+        "a",
+        "ab",
+        "a\u00E9",
+        "a\uFFFD",
+        "a\u{1F600}",
+      ]);
     });
 
     test("delete removes only the listed identifiers of that user", async () => {
@@ -124,7 +133,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const [a, b] = await store.listByUser("alice@a.example");
       expect(a).toMatchObject({ identifier: "a", errorCount: 7, lastError: "cancel/gone", lastErrorAt: 5_000 });
       expect(b).toMatchObject({ identifier: "b", errorCount: 0, lastError: null, lastErrorAt: null });
-      await store.apply([{ op: "error-count", user: "alice@a.example", identifier: "a", errorCount: 0, lastError: null, lastErrorAt: null }]);
+      await store.apply([
+        { op: "error-count", user: "alice@a.example", identifier: "a", errorCount: 0, lastError: null, lastErrorAt: null },
+      ]);
       expect((await store.listByUser("alice@a.example"))[0]).toMatchObject({ errorCount: 0, lastError: null, lastErrorAt: null });
     });
 
@@ -195,7 +206,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.listUsers({ limit: 2, after: "bob@a.example" })).toEqual(["carol@a.example", "dave@a.example"]);
       expect(await store.listUsers({ limit: 2, after: "dave@a.example" })).toEqual(["erin@a.example"]);
       expect(await store.listUsers({ limit: 2, after: "erin@a.example" })).toEqual([]);
-      expect(await store.listUsers({ limit: 100 })).toEqual(["alice@a.example", "bob@a.example", "carol@a.example", "dave@a.example", "erin@a.example"]);
+      expect(await store.listUsers({ limit: 100 })).toEqual([
+        "alice@a.example",
+        "bob@a.example",
+        "carol@a.example",
+        "dave@a.example",
+        "erin@a.example",
+      ]);
     });
 
     test("addHistory() stores rows in batches and listHistory() returns the newest first", async () => {
@@ -216,8 +233,28 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       ]);
       const all = await store.listHistory({ user: "alice@a.example", limit: 10 });
       expect(all.map(({ id: _id, ...rest }) => rest)).toEqual([
-        { at: 2, user: "alice@a.example", identifier: "b", publishId: null, trigger: null, important: true, outcome: "error", latencyMs: null, error: "cancel/gone" },
-        { at: 1, user: "alice@a.example", identifier: "a", publishId: "p1", trigger: "archive", important: false, outcome: "ok", latencyMs: 42, error: null },
+        {
+          at: 2,
+          user: "alice@a.example",
+          identifier: "b",
+          publishId: null,
+          trigger: null,
+          important: true,
+          outcome: "error",
+          latencyMs: null,
+          error: "cancel/gone",
+        },
+        {
+          at: 1,
+          user: "alice@a.example",
+          identifier: "a",
+          publishId: "p1",
+          trigger: "archive",
+          important: false,
+          outcome: "ok",
+          latencyMs: 42,
+          error: null,
+        },
       ]);
       const onlyA = await store.listHistory({ user: "alice@a.example", identifier: "a", limit: 10 });
       expect(onlyA.map((r) => r.publishId)).toEqual(["p1"]);
@@ -230,9 +267,33 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     test("addRemoval() and listRemovals() keep the reason, newest first, optionally per user", async () => {
-      await store.addRemoval({ at: 1, user: "alice@a.example", identifier: "a", jid: "p.example", node: "n", reason: "evicted", detail: null });
-      await store.addRemoval({ at: 3, user: "bob@a.example", identifier: "b", jid: null, node: null, reason: "max-errors", detail: "cancel/item-not-found" });
-      await store.addRemoval({ at: 2, user: "alice@a.example", identifier: "c", jid: "p.example", node: null, reason: "disabled", detail: null });
+      await store.addRemoval({
+        at: 1,
+        user: "alice@a.example",
+        identifier: "a",
+        jid: "p.example",
+        node: "n",
+        reason: "evicted",
+        detail: null,
+      });
+      await store.addRemoval({
+        at: 3,
+        user: "bob@a.example",
+        identifier: "b",
+        jid: null,
+        node: null,
+        reason: "max-errors",
+        detail: "cancel/item-not-found",
+      });
+      await store.addRemoval({
+        at: 2,
+        user: "alice@a.example",
+        identifier: "c",
+        jid: "p.example",
+        node: null,
+        reason: "disabled",
+        detail: null,
+      });
       const all = await store.listRemovals({ limit: 10 });
       expect(all.map((r) => [r.at, r.user, r.reason])).toEqual([
         [3, "bob@a.example", "max-errors"],
@@ -245,7 +306,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
     test("addRemovals() keeps only each user's newest 100 rows, in the same write", async () => {
       const rows = (user: string, from: number, n: number) =>
-        Array.from({ length: n }, (_, i) => ({ at: from + i, user, identifier: `id${from + i}`, jid: "p", node: null, reason: "evicted" as const, detail: null }));
+        Array.from({ length: n }, (_, i) => ({
+          at: from + i,
+          user,
+          identifier: `id${from + i}`,
+          jid: "p",
+          node: null,
+          reason: "evicted" as const,
+          detail: null,
+        }));
       expect(await store.addRemovals(rows("alice@a.example", 0, 150))).toBe(50);
       expect(await store.addRemovals(rows("bob@a.example", 0, 3))).toBe(0);
       await store.addRemoval(rows("alice@a.example", 150, 1)[0]!);
@@ -258,7 +327,17 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     test("pruneRemovals() deletes rows older than the cutoff and every user's rows beyond 100", async () => {
-      await store.addRemovals([100, 199, 200, 300].map((at) => ({ at, user: "alice@a.example", identifier: "a", jid: null, node: null, reason: "disabled" as const, detail: null })));
+      await store.addRemovals(
+        [100, 199, 200, 300].map((at) => ({
+          at,
+          user: "alice@a.example",
+          identifier: "a",
+          jid: null,
+          node: null,
+          reason: "disabled" as const,
+          detail: null,
+        })),
+      );
       expect(await store.pruneRemovals(200)).toBe(2);
       expect((await store.listRemovals({ user: "alice@a.example", limit: 10 })).map((r) => r.at)).toEqual([300, 200]);
       expect(await store.pruneRemovals(200)).toBe(0);
@@ -276,12 +355,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         ]);
         expect(await store.countRegistrations()).toBe(3);
         expect((await store.listByUser(A)).map((r) => [r.user, r.identifier, r.resource])).toEqual([[A, "x", "on-a"]]);
-        expect((await store.listByUser(B)).map((r) => [r.user, r.identifier])).toEqual([[B, "x"], [B, "y"]]);
+        expect((await store.listByUser(B)).map((r) => [r.user, r.identifier])).toEqual([
+          [B, "x"],
+          [B, "y"],
+        ]);
         await store.apply([{ op: "error-count", user: B, identifier: "x", errorCount: 2, lastError: "cancel/gone", lastErrorAt: 7 }]);
         expect((await store.listByUser(A))[0]).toMatchObject({ errorCount: 0, lastError: null });
         await store.apply([{ op: "delete", user: A, identifiers: ["x", "y"] }]);
         expect(await store.listByUser(A)).toEqual([]);
-        expect((await store.listByUser(B)).map((r) => [r.identifier, r.errorCount])).toEqual([["x", 2], ["y", 0]]);
+        expect((await store.listByUser(B)).map((r) => [r.identifier, r.errorCount])).toEqual([
+          ["x", 2],
+          ["y", 0],
+        ]);
       });
 
       test("delete-user deletes one host's user with its history and removals, not the other host's", async () => {
@@ -315,7 +400,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
       test("the removal cap of 100 counts per (host, user)", async () => {
         const rows = (user: string, n: number) =>
-          Array.from({ length: n }, (_, i) => ({ at: i, user, identifier: `id${i}`, jid: null, node: null, reason: "evicted" as const, detail: null }));
+          Array.from({ length: n }, (_, i) => ({
+            at: i,
+            user,
+            identifier: `id${i}`,
+            jid: null,
+            node: null,
+            reason: "evicted" as const,
+            detail: null,
+          }));
         expect(await store.addRemovals([...rows(A, 80), ...rows(B, 80)])).toBe(0);
         expect(await store.addRemovals(rows(B, 30))).toBe(10);
         expect(await store.listRemovals({ user: A, limit: 1000 })).toHaveLength(80);

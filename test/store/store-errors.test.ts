@@ -37,10 +37,14 @@ describe("redactStoreUrl()", () => {
 
 describe("storeErrorText()", () => {
   test("names the driver's cause with its code, never drizzle's SQL text, in one line", () => {
-    const cause = Object.assign(new TypeError("ECONNREFUSED: Unable to connect. Is the computer able to access the url?"), { code: "ECONNREFUSED" });
+    const cause = Object.assign(new TypeError("ECONNREFUSED: Unable to connect. Is the computer able to access the url?"), {
+      code: "ECONNREFUSED",
+    });
     const wrapped = new Error("Failed query: \n\t\tCREATE TABLE IF NOT EXISTS x (\n\t\tid SERIAL)\nparams: ", { cause });
     expect(storeErrorText(wrapped)).toBe("ECONNREFUSED: Unable to connect. Is the computer able to access the url?");
-    expect(storeErrorText(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" }))).toBe("database or disk is full (SQLITE_FULL)");
+    expect(storeErrorText(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" }))).toBe(
+      "database or disk is full (SQLITE_FULL)",
+    );
     expect(storeErrorText(new Error("a\nb\r\nc"))).toBe("a b c");
     expect(storeErrorText(new Error("x".repeat(1000))).length).toBeLessThanOrEqual(300);
   });

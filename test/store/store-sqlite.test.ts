@@ -51,7 +51,9 @@ describe("openStore() on SQLite files", () => {
     const url = `file:${join(tempDir(), "persist.db")}`;
     const first = await openStore(url);
     await first.apply([{ op: "upsert", registration: registration({ user: "alice@a.example", identifier: "a" }) }]);
-    await first.apply([{ op: "error-count", user: "alice@a.example", identifier: "a", errorCount: 4, lastError: "cancel/gone", lastErrorAt: 9 }]);
+    await first.apply([
+      { op: "error-count", user: "alice@a.example", identifier: "a", errorCount: 4, lastError: "cancel/gone", lastErrorAt: 9 },
+    ]);
     await first.close();
     const second = await openStore(url);
     expect(await second.listByUser("alice@a.example")).toEqual([

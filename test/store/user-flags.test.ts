@@ -20,7 +20,10 @@ test("user-flag ops set and clear the disabled mark; it survives closing and reo
     await store.close();
     const again = await openStore(path);
     expect(await again.listDisabledUsers()).toEqual(["alice@a.example", "b%_ob@a.example"]);
-    await again.apply([{ op: "delete-user", user: "alice@a.example" }, { op: "user-flag", user: "alice@a.example", disabled: false, at: 4 }]);
+    await again.apply([
+      { op: "delete-user", user: "alice@a.example" },
+      { op: "user-flag", user: "alice@a.example", disabled: false, at: 4 },
+    ]);
     expect(await again.listDisabledUsers()).toEqual(["b%_ob@a.example"]);
     expect(await again.countRegistrations()).toBe(0); // the mark is not a registration
     await again.close();

@@ -147,7 +147,9 @@ describe("handshake", () => {
     const a = r.attempt(0);
     a.open();
     a.send("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>");
-    expect(a.socket.written).toEndWith("<stream:error><invalid-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+    expect(a.socket.written).toEndWith(
+      "<stream:error><invalid-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
     expect(r.c.lastError).toBe("invalid-xml");
     expect(r.problems()[0]?.fields?.detail).toBe("stream header has no id");
   });
@@ -227,7 +229,9 @@ describe("stream errors and stream end", () => {
     const offline: string[] = [];
     r.c.onOffline((reason) => offline.push(reason));
     const a = await online(r);
-    a.send("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>bye</text></stream:error>");
+    a.send(
+      "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>bye</text></stream:error>",
+    );
     expect(r.c.lastError).toBe("system-shutdown");
     expect(offline).toEqual(["system-shutdown"]);
     expect(r.problems().map((l) => l.msg)).toEqual(["XMPP component disconnected: system-shutdown"]);
@@ -248,7 +252,9 @@ describe("stream errors and stream end", () => {
     const r = rig({ maxStanzaBytes: 4096 });
     const a = await online(r);
     a.send(`<message><body>${"z".repeat(5000)}`);
-    expect(a.socket.written).toEndWith("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+    expect(a.socket.written).toEndWith(
+      "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
     expect(r.c.lastError).toBe("policy-violation");
   });
 
@@ -348,7 +354,13 @@ describe("write queue alone", () => {
   test("a write that reports the socket closed stops the flush and keeps the bytes", () => {
     const deferred: (() => void)[] = [];
     let empties = 0;
-    const q = createWriteQueue({ maxBytes: 100, write: () => -1, onFull: () => {}, onEmpty: () => empties++, defer: (fn) => deferred.push(fn) });
+    const q = createWriteQueue({
+      maxBytes: 100,
+      write: () => -1,
+      onFull: () => {},
+      onEmpty: () => empties++,
+      defer: (fn) => deferred.push(fn),
+    });
     expect(q.sendText("abc")).toBe(true);
     expect(deferred).toHaveLength(1);
     expect(q.sendText("def")).toBe(true);

@@ -11,7 +11,9 @@ const NS = "urn:cloud-notifyd:bridge:1";
 const ctx = { host: "example.com", componentDomain: "push.example.com", now: 5 };
 
 function event(type: string, attrs: string, children = ""): Element {
-  return parse(`<message from='example.com' to='push.example.com'><event xmlns='${NS}' epoch='e1' seq='7' type='${type}'${attrs}>${children}</event></message>`) as Element;
+  return parse(
+    `<message from='example.com' to='push.example.com'><event xmlns='${NS}' epoch='e1' seq='7' type='${type}'${attrs}>${children}</event></message>`,
+  ) as Element;
 }
 
 test("hello result: conflict and the companion modules; a bridge that reports none gives modules null", () => {
@@ -21,8 +23,17 @@ test("hello result: conflict and the companion modules; a bridge that reports no
   ) as Element;
   const r = parseInbound(hello, ctx);
   if (r.kind !== "hello-result") throw new Error(r.kind);
-  expect(r.modules).toEqual({ conflict: "cloud_notify", modules: [{ name: "smacks", loaded: true }, { name: "mam", loaded: false }] });
-  const plain = parseInbound(parse(`<iq type='result' from='example.com' id='h2'><hello xmlns='${NS}' version='${BRIDGE_VERSION}' epoch='e1'/></iq>`) as Element, ctx);
+  expect(r.modules).toEqual({
+    conflict: "cloud_notify",
+    modules: [
+      { name: "smacks", loaded: true },
+      { name: "mam", loaded: false },
+    ],
+  });
+  const plain = parseInbound(
+    parse(`<iq type='result' from='example.com' id='h2'><hello xmlns='${NS}' version='${BRIDGE_VERSION}' epoch='e1'/></iq>`) as Element,
+    ctx,
+  );
   if (plain.kind !== "hello-result") throw new Error(plain.kind);
   expect(plain.modules).toEqual({ conflict: null, modules: null });
 });
@@ -41,12 +52,26 @@ test("modules message (live, no seq): the new report; from another domain it is 
 
 test("ping event: all registrations, or the endpoints by identifier (else jid and node)", () => {
   const all = parseInbound(event("ping", ` user='alice' all='true'`), ctx);
-  expect(all).toEqual({ kind: "event", epoch: "e1", seq: 7, event: { type: "ping", now: 5, user: "alice@example.com", identifiers: null } });
+  expect(all).toEqual({
+    kind: "event",
+    epoch: "e1",
+    seq: 7,
+    event: { type: "ping", now: 5, user: "alice@example.com", identifiers: null },
+  });
   const some = parseInbound(
-    event("ping", ` user='alice'`, `<endpoint identifier='app.example&lt;n1' jid='app.example' node='n1'/><endpoint jid='app.example' node='n2'/><endpoint jid='app.example'/>`),
+    event(
+      "ping",
+      ` user='alice'`,
+      `<endpoint identifier='app.example&lt;n1' jid='app.example' node='n1'/><endpoint jid='app.example' node='n2'/><endpoint jid='app.example'/>`,
+    ),
     ctx,
   );
-  expect(some.kind === "event" && some.event).toEqual({ type: "ping", now: 5, user: "alice@example.com", identifiers: ["app.example<n1", "app.example<n2", "app.example<"] });
+  expect(some.kind === "event" && some.event).toEqual({
+    type: "ping",
+    now: 5,
+    user: "alice@example.com",
+    identifiers: ["app.example<n1", "app.example<n2", "app.example<"],
+  });
 });
 
 test("user-disabled and user-enabled events", () => {

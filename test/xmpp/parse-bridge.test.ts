@@ -61,9 +61,7 @@ function expectErrorReply(r: Inbound, type: string, condition: string, to: strin
 }
 
 const EVT = (attrs: string, children = "") =>
-  xml(
-    `<message from='example.com' to='push.example.com'><event xmlns='${NS_BRIDGE}' ${attrs}>${children}</event></message>`,
-  );
+  xml(`<message from='example.com' to='push.example.com'><event xmlns='${NS_BRIDGE}' ${attrs}>${children}</event></message>`);
 const MSG = `<message xmlns='jabber:client' from='bob@example.net/x' to='alice@example.com' id='z1'><body>x</body></message>`;
 
 describe("bridge events (bridge-protocol.md §2)", () => {
@@ -153,11 +151,7 @@ describe("bridge events (bridge-protocol.md §2)", () => {
   test("ack-delayed event carries the queue", () => {
     const e = eventOf("event-ack-delayed.xml").event;
     if (e.type !== "ack-delayed") throw new Error(e.type);
-    expect(e.queue.map((c) => c.key)).toEqual([
-      "i:bob@example.net:a-1",
-      "i:bob@example.net:a-2",
-      "i:bob@example.net:a-3",
-    ]);
+    expect(e.queue.map((c) => c.key)).toEqual(["i:bob@example.net:a-1", "i:bob@example.net:a-2", "i:bob@example.net:a-3"]);
   });
 
   test("hibernation-ended event", () => {
@@ -187,10 +181,28 @@ describe("bridge events (bridge-protocol.md §2)", () => {
 
 describe("malformed events are invalid with a reason and no reply", () => {
   const cases: Array<[string, Element]> = [
-    ["event from another sender", xml(`<message from='evil.example' to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`)],
-    ["event from a user of the host", xml(`<message from='alice@example.com/x' to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`)],
-    ["event without from", xml(`<message to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`)],
-    ["event in the wrong namespace", xml(`<message from='example.com'><event xmlns='urn:cloud-notifyd:bridge:2' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`)],
+    [
+      "event from another sender",
+      xml(
+        `<message from='evil.example' to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`,
+      ),
+    ],
+    [
+      "event from a user of the host",
+      xml(
+        `<message from='alice@example.com/x' to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`,
+      ),
+    ],
+    [
+      "event without from",
+      xml(`<message to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`),
+    ],
+    [
+      "event in the wrong namespace",
+      xml(
+        `<message from='example.com'><event xmlns='urn:cloud-notifyd:bridge:2' epoch='e' seq='1' type='user-deleted' user='alice'/></message>`,
+      ),
+    ],
     ["event without namespace", xml(`<message from='example.com'><event epoch='e' seq='1' type='user-deleted' user='alice'/></message>`)],
     ["missing epoch", EVT("seq='1' type='user-deleted' user='alice'")],
     ["empty epoch", EVT("epoch='' seq='1' type='user-deleted' user='alice'")],
@@ -214,9 +226,18 @@ describe("malformed events are invalid with a reason and no reply", () => {
     ["session-started without session", EVT("epoch='e' seq='1' type='session-started' user='alice' full='alice@example.com/r'")],
     ["session-started without full", EVT("epoch='e' seq='1' type='session-started' user='alice' session='s'")],
     ["session-started with a bare full", EVT("epoch='e' seq='1' type='session-started' user='alice' session='s' full='alice@example.com'")],
-    ["session-started with a bad full", EVT("epoch='e' seq='1' type='session-started' user='alice' session='s' full='al ice@example.com/r'")],
-    ["session-started with another user's full", EVT("epoch='e' seq='1' type='session-started' user='alice' session='s' full='bob@example.com/r'")],
-    ["session-started with another domain's full", EVT("epoch='e' seq='1' type='session-started' user='alice' session='s' full='alice@example.org/r'")],
+    [
+      "session-started with a bad full",
+      EVT("epoch='e' seq='1' type='session-started' user='alice' session='s' full='al ice@example.com/r'"),
+    ],
+    [
+      "session-started with another user's full",
+      EVT("epoch='e' seq='1' type='session-started' user='alice' session='s' full='bob@example.com/r'"),
+    ],
+    [
+      "session-started with another domain's full",
+      EVT("epoch='e' seq='1' type='session-started' user='alice' session='s' full='alice@example.org/r'"),
+    ],
     ["session-ended without session", EVT("epoch='e' seq='1' type='session-ended' user='alice'")],
     ["hibernation-started without session", EVT("epoch='e' seq='1' type='hibernation-started' user='alice'")],
     ["stanza-queued without session", EVT("epoch='e' seq='1' type='stanza-queued' user='alice'", MSG)],
@@ -224,7 +245,12 @@ describe("malformed events are invalid with a reason and no reply", () => {
     ["ack-delayed without session", EVT("epoch='e' seq='1' type='ack-delayed' user='alice'")],
     ["hibernation-ended without session", EVT("epoch='e' seq='1' type='hibernation-ended' user='alice'")],
     ["message without event", xml("<message from='example.com' to='push.example.com'><body>hi</body></message>")],
-    ["error message", xml("<message type='error' from='example.com'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")],
+    [
+      "error message",
+      xml(
+        "<message type='error' from='example.com'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+      ),
+    ],
     ["presence", xml("<presence from='example.com' to='push.example.com'/>")],
     ["stream-level element", xml("<handshake/>")],
     ["stanza in a foreign namespace", xml("<message xmlns='urn:example:other' from='example.com'/>")],
@@ -250,9 +276,11 @@ describe("malformed events are invalid with a reason and no reply", () => {
 describe("offline-pending events (D21) and stanzas the stream parser cut", () => {
   test("D21 offline-pending becomes one core event per user, with the newest stored message", () => {
     const r = inbound(
-      EVT("epoch='e' seq='4' type='offline-pending'",
+      EVT(
+        "epoch='e' seq='4' type='offline-pending'",
         `<pending xmlns='${NS_BRIDGE}' user='alice' count='3' latest='1700000000000'>${MSG}</pending>` +
-        `<pending xmlns='${NS_BRIDGE}' user='bob' count='1' latest='1700000001000'/>`),
+          `<pending xmlns='${NS_BRIDGE}' user='bob' count='1' latest='1700000001000'/>`,
+      ),
     );
     if (r.kind !== "event-batch") throw new Error(JSON.stringify(r));
     expect(r.seq).toBe(4);
@@ -347,11 +375,20 @@ describe("client requests (bridge-protocol.md §3)", () => {
     ["no user", REQ("session='s1' full='alice@example.com/phone'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`)],
     ["no session", REQ("user='alice' full='alice@example.com/phone'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`)],
     ["no full", REQ("user='alice' session='s1'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`)],
-    ["full without resource", REQ("user='alice' session='s1' full='alice@example.com'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`)],
+    [
+      "full without resource",
+      REQ("user='alice' session='s1' full='alice@example.com'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`),
+    ],
     ["malformed full", REQ("user='alice' session='s1' full='@@/'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`)],
-    ["full of another user", REQ("user='alice' session='s1' full='mallory@example.com/x'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`)],
+    [
+      "full of another user",
+      REQ("user='alice' session='s1' full='mallory@example.com/x'", `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`),
+    ],
     ["no inner iq", REQ(GOOD_ATTRS, ENABLE)],
-    ["two inner iqs", REQ(GOOD_ATTRS, `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq><iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`)],
+    [
+      "two inner iqs",
+      REQ(GOOD_ATTRS, `<iq xmlns='jabber:client' type='set'>${ENABLE}</iq><iq xmlns='jabber:client' type='set'>${ENABLE}</iq>`),
+    ],
     ["inner iq in a wrong namespace", REQ(GOOD_ATTRS, `<iq xmlns='jabber:server' type='set'>${ENABLE}</iq>`)],
   ];
   for (const [name, el] of plain) {
@@ -361,7 +398,9 @@ describe("client requests (bridge-protocol.md §3)", () => {
   }
 
   test("request from another sender → cancel/forbidden", () => {
-    const el = xml(`<iq type='set' from='evil.example' to='push.example.com' id='r2'><request xmlns='${NS_BRIDGE}' ${GOOD_ATTRS}><iq xmlns='jabber:client' type='set'>${ENABLE}</iq></request></iq>`);
+    const el = xml(
+      `<iq type='set' from='evil.example' to='push.example.com' id='r2'><request xmlns='${NS_BRIDGE}' ${GOOD_ATTRS}><iq xmlns='jabber:client' type='set'>${ENABLE}</iq></request></iq>`,
+    );
     expectErrorReply(inbound(el), "cancel", "forbidden", "evil.example", "r2");
   });
 
@@ -443,8 +482,22 @@ describe("replies to our commands", () => {
       first: 17,
       unclean: true,
       sessions: [
-        { user: "alice@example.com", sessionId: "c2s55a", fullJid: "alice@example.com/phone", clientId: "sasl2-client-1", bound: "push.app<n1", hibernating: true },
-        { user: "alice@example.com", sessionId: "c2s55b", fullJid: "alice@example.com/desktop", clientId: null, bound: null, hibernating: false },
+        {
+          user: "alice@example.com",
+          sessionId: "c2s55a",
+          fullJid: "alice@example.com/phone",
+          clientId: "sasl2-client-1",
+          bound: "push.app<n1",
+          hibernating: true,
+        },
+        {
+          user: "alice@example.com",
+          sessionId: "c2s55b",
+          fullJid: "alice@example.com/desktop",
+          clientId: null,
+          bound: null,
+          hibernating: false,
+        },
         { user: "bob@example.com", sessionId: "c2s60", fullJid: "bob@example.com/tablet", clientId: null, bound: null, hibernating: false },
       ],
       known: ["p7", "p9"],
@@ -452,7 +505,9 @@ describe("replies to our commands", () => {
   });
 
   test("D11 hello result: a publish without id → invalid", () => {
-    const el = xml(`<iq type='result' from='example.com' id='h2'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e' dropped='0'><publish/></hello></iq>`);
+    const el = xml(
+      `<iq type='result' from='example.com' id='h2'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e' dropped='0'><publish/></hello></iq>`,
+    );
     expect(expectInvalid(inbound(el)).reason).toContain("publish without id");
   });
 
@@ -476,9 +531,13 @@ describe("replies to our commands", () => {
   }
 
   test("hello result with a session whose full JID is bad → invalid", () => {
-    const el = xml(`<iq type='result' from='example.com' id='h4'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e'><session user='alice' id='s' full='alice@example.com'/></hello></iq>`);
+    const el = xml(
+      `<iq type='result' from='example.com' id='h4'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e'><session user='alice' id='s' full='alice@example.com'/></hello></iq>`,
+    );
     expect(expectInvalid(inbound(el)).reply).toBeNull();
-    const el2 = xml(`<iq type='result' from='example.com' id='h5'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e'><session user='alice' full='alice@example.com/r'/></hello></iq>`);
+    const el2 = xml(
+      `<iq type='result' from='example.com' id='h5'><hello xmlns='${NS_BRIDGE}' version='${BRIDGE_VERSION}' epoch='e'><session user='alice' full='alice@example.com/r'/></hello></iq>`,
+    );
     expect(expectInvalid(inbound(el2)).reply).toBeNull();
   });
 
@@ -501,7 +560,9 @@ describe("replies to our commands", () => {
   });
 
   test("hibernation-timeout error item-not-found", () => {
-    const el = xml("<iq type='error' from='example.com' id='c1'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    const el = xml(
+      "<iq type='error' from='example.com' id='c1'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+    );
     expect(inbound(el)).toEqual({ kind: "iq-error", iqId: "c1", errorType: "cancel", condition: "item-not-found", text: null });
   });
 
@@ -514,7 +575,9 @@ describe("replies to our commands", () => {
   });
 
   test("protocol 1's <publish-result> IQ is not a publish outcome any more (outcomes are events): iq-result", () => {
-    const el = xml(`<iq type='result' from='example.com' id='c2'><publish-result xmlns='${NS_BRIDGE}'><iq xmlns='jabber:client' type='result' from='push.app' id='p1'/></publish-result></iq>`);
+    const el = xml(
+      `<iq type='result' from='example.com' id='c2'><publish-result xmlns='${NS_BRIDGE}'><iq xmlns='jabber:client' type='result' from='push.app' id='p1'/></publish-result></iq>`,
+    );
     expect(inbound(el)).toMatchObject({ kind: "iq-result", iqId: "c2" });
   });
 
@@ -542,25 +605,44 @@ describe("replies to our commands", () => {
   });
 
   test("D11 publish-result event with the app's result → core publish-result, acknowledged by seq", () => {
-    const el = xml(`<message from='example.com' to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='4' type='publish-result' publish='p1'>` +
-      `<iq xmlns='jabber:client' type='result' from='push.app' to='example.com' id='p1'/></event></message>`);
-    expect(inbound(el)).toEqual({ kind: "event", epoch: "e1", seq: 4, event: { type: "publish-result", now: CTX.now, publishId: "p1", from: "push.app" } });
+    const el = xml(
+      `<message from='example.com' to='push.example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='4' type='publish-result' publish='p1'>` +
+        `<iq xmlns='jabber:client' type='result' from='push.app' to='example.com' id='p1'/></event></message>`,
+    );
+    expect(inbound(el)).toEqual({
+      kind: "event",
+      epoch: "e1",
+      seq: 4,
+      event: { type: "publish-result", now: CTX.now, publishId: "p1", from: "push.app" },
+    });
   });
 
   test("D11 publish-result event with an error keeps exact type, condition and text", () => {
-    const el = xml(`<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='5' type='publish-result' publish='p2'>` +
-      `<iq type='error' from='push.app' id='p2'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>` +
-      `<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Unknown node</text></error></iq></event></message>`);
+    const el = xml(
+      `<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='5' type='publish-result' publish='p2'>` +
+        `<iq type='error' from='push.app' id='p2'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>` +
+        `<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Unknown node</text></error></iq></event></message>`,
+    );
     expect(inbound(el)).toEqual({
       kind: "event",
       epoch: "e1",
       seq: 5,
-      event: { type: "publish-error", now: CTX.now, publishId: "p2", from: "push.app", errorType: "cancel", condition: "item-not-found", text: "Unknown node" },
+      event: {
+        type: "publish-error",
+        now: CTX.now,
+        publishId: "p2",
+        from: "push.app",
+        errorType: "cancel",
+        condition: "item-not-found",
+        text: "Unknown node",
+      },
     });
   });
 
   test("D11 publish-result event with timeout='true' → core publish-timeout", () => {
-    const el = xml(`<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='6' type='publish-result' publish='p3' timeout='true'/></message>`);
+    const el = xml(
+      `<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='6' type='publish-result' publish='p3' timeout='true'/></message>`,
+    );
     expect(inbound(el)).toEqual({ kind: "event", epoch: "e1", seq: 6, event: { type: "publish-timeout", now: CTX.now, publishId: "p3" } });
   });
 
@@ -574,7 +656,9 @@ describe("replies to our commands", () => {
   ];
   for (const [name, attrs, child] of badPublishEvent) {
     test(`D11 publish-result event with ${name} → refused (acknowledged), no reply`, () => {
-      const el = xml(`<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='7' type='publish-result'${attrs}>${child}</event></message>`);
+      const el = xml(
+        `<message from='example.com'><event xmlns='${NS_BRIDGE}' epoch='e1' seq='7' type='publish-result'${attrs}>${child}</event></message>`,
+      );
       expect(expectRefused(inbound(el)).seq).toBe(7);
     });
   }
@@ -643,7 +727,9 @@ describe("garbage never throws", () => {
   });
 
   test("prefixed names in a foreign namespace are not taken for ours", () => {
-    const el = xml("<message from='example.com'><b:event xmlns:b='urn:other' epoch='e' seq='1' type='user-deleted' user='alice'/></message>");
+    const el = xml(
+      "<message from='example.com'><b:event xmlns:b='urn:other' epoch='e' seq='1' type='user-deleted' user='alice'/></message>",
+    );
     expect(expectInvalid(inbound(el)).reply).toBeNull();
   });
 });

@@ -44,9 +44,35 @@ function mulberry32(seed: number): () => number {
 // --- random strings -----------------------------------------------------------------------------
 
 const EDGE = [
-  "\t", "\n", "\r", "\r\n", "&", "<", ">", '"', "'", "]]>", "&amp;", "&#9;", "&#x1F600;", "<![CDATA[x]]>", "<!--",
-  "\u0085", "\u00a0", "\u2028", "\u2029", "\ufeff", "\ud7ff", "\ue000", "\ufffd", "\u{10000}", "\u{10ffff}", "\u{1f600}",
-  " ", "  ", "=",
+  "\t",
+  "\n",
+  "\r",
+  "\r\n",
+  "&",
+  "<",
+  ">",
+  '"',
+  "'",
+  "]]>",
+  "&amp;",
+  "&#9;",
+  "&#x1F600;",
+  "<![CDATA[x]]>",
+  "<!--",
+  "\u0085",
+  "\u00a0",
+  "\u2028",
+  "\u2029",
+  "\ufeff",
+  "\ud7ff",
+  "\ue000",
+  "\ufffd",
+  "\u{10000}",
+  "\u{10ffff}",
+  "\u{1f600}",
+  " ",
+  "  ",
+  "=",
 ];
 /** Characters XML 1.0 cannot carry at all. */
 const INVALID_EDGE = ["\0", "\x01", "\x08", "\x0b", "\x0c", "\x0e", "\x1f", "\ufffe", "\uffff", "\ud800", "\udbff", "\udc00", "\udfff"];
@@ -86,7 +112,14 @@ function randomString(rng: () => number): string {
 
 /** XML 1.0 `Char` (§2.2), written independently of the code under test. */
 function xmlChar(cp: number): boolean {
-  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+  return (
+    cp === 0x9 ||
+    cp === 0xa ||
+    cp === 0xd ||
+    (cp >= 0x20 && cp <= 0xd7ff) ||
+    (cp >= 0xe000 && cp <= 0xfffd) ||
+    (cp >= 0x10000 && cp <= 0x10ffff)
+  );
 }
 
 /** What a string must read back as: each character XML cannot carry → U+FFFD. */
@@ -170,14 +203,28 @@ function xmlNode(rng: () => number, depth: number): XmlNode {
   const children: Array<XmlNode | string> = [];
   const n = int(rng, 0, 3);
   for (let i = 0; i < n; i++) children.push(depth > 0 && rng() < 0.3 ? xmlNode(rng, depth - 1) : randomString(rng));
-  return { name: rng() < 0.5 ? "ext" : "ext-2", attrs: { xmlns: `urn:test:${randomString(rng)}`, a: randomString(rng), b: randomString(rng) }, children };
+  return {
+    name: rng() < 0.5 ? "ext" : "ext-2",
+    attrs: { xmlns: `urn:test:${randomString(rng)}`, a: randomString(rng), b: randomString(rng) },
+    children,
+  };
 }
 
 /** A publish-options form as enable.ts stores it: core/xml.ts `serialize` of the client's form. */
 function storedForm(rng: () => number): string {
-  const fields: XmlNode[] = [{ name: "field", attrs: { var: "FORM_TYPE" }, children: [{ name: "value", attrs: {}, children: ["http://jabber.org/protocol/pubsub#publish-options"] }] }];
+  const fields: XmlNode[] = [
+    {
+      name: "field",
+      attrs: { var: "FORM_TYPE" },
+      children: [{ name: "value", attrs: {}, children: ["http://jabber.org/protocol/pubsub#publish-options"] }],
+    },
+  ];
   for (let i = int(rng, 1, 3); i > 0; i--) {
-    fields.push({ name: "field", attrs: { var: randomString(rng) }, children: [{ name: "value", attrs: {}, children: [randomString(rng)] }] });
+    fields.push({
+      name: "field",
+      attrs: { var: randomString(rng) },
+      children: [{ name: "value", attrs: {}, children: [randomString(rng)] }],
+    });
   }
   return serialize({ name: "x", attrs: { xmlns: "jabber:x:data", type: "submit" }, children: fields });
 }
@@ -194,7 +241,12 @@ function caseDocs(rng: () => number): Doc[] {
     identifier: r(),
     to: r(),
     node: maybe(rng, r),
-    summary: { messageCount: maybe(rng, r), pendingSubscriptionCount: maybe(rng, r), lastMessageSender: maybe(rng, r), lastMessageBody: maybe(rng, r) },
+    summary: {
+      messageCount: maybe(rng, r),
+      pendingSubscriptionCount: maybe(rng, r),
+      lastMessageSender: maybe(rng, r),
+      lastMessageBody: maybe(rng, r),
+    },
     publishOptions: rng() < 0.3 ? null : storedForm(rng),
     important: true,
     trigger: "offline",
@@ -212,9 +264,21 @@ function caseDocs(rng: () => number): Doc[] {
   docs.push({ what: "publish-as-host (text, hot path)", text: publishAsHostText(p, { ...ctx, commandId }), built: asHost });
   const error = rng() < 0.5 ? undefined : { type: r(), condition: "bad-request", text: rng() < 0.2 ? undefined : r() };
   tree("reply to a client", renderResponse({ type: "reply", requestId: r(), error, bound: rng() < 0.3 ? undefined : maybe(rng, r) }, ctx));
-  tree("hibernation extend", renderHibernationTimeout({ type: "hibernation-timeout", user: r(), sessionId: r(), mode: "extend", seconds: int(rng, 0, 1e9) }, { ...ctx, iqId: r() }));
-  tree("hibernation restore", renderHibernationTimeout({ type: "hibernation-timeout", user: r(), sessionId: r(), mode: "restore" }, { ...ctx, iqId: r() }));
-  tree("hello", renderHello({ ...ctx, iqId: r(), features: Array.from({ length: int(rng, 0, 3) }, r), limits: { depth: 64, bytes: 65536, copies: 8 } }));
+  tree(
+    "hibernation extend",
+    renderHibernationTimeout(
+      { type: "hibernation-timeout", user: r(), sessionId: r(), mode: "extend", seconds: int(rng, 0, 1e9) },
+      { ...ctx, iqId: r() },
+    ),
+  );
+  tree(
+    "hibernation restore",
+    renderHibernationTimeout({ type: "hibernation-timeout", user: r(), sessionId: r(), mode: "restore" }, { ...ctx, iqId: r() }),
+  );
+  tree(
+    "hello",
+    renderHello({ ...ctx, iqId: r(), features: Array.from({ length: int(rng, 0, 3) }, r), limits: { depth: 64, bytes: 65536, copies: 8 } }),
+  );
   tree("ack", renderAck({ ...ctx, epoch: r(), seq: int(rng, 0, 2 ** 40) }));
   tree("IQ error", renderIqError(r(), r(), r(), r(), "item-not-found", rng() < 0.2 ? null : r()));
   tree("disco#info", renderDiscoInfo(r(), r(), r()));
@@ -277,7 +341,8 @@ describe("every string the daemon writes reads back the same (ltx and Prosody ut
       const res = parsedByProsody[i];
       const got = res === undefined ? "no answer" : res.ok ? fromProsody(res.tree) : `util.xml error: ${res.error}`;
       const wantProsody = prosodyView(want);
-      if (!Bun.deepEquals(got, wantProsody, true)) fail({ caseIndex, doc, what: doc.what, parser: "prosody util.xml", diff: firstDiff(got, wantProsody) });
+      if (!Bun.deepEquals(got, wantProsody, true))
+        fail({ caseIndex, doc, what: doc.what, parser: "prosody util.xml", diff: firstDiff(got, wantProsody) });
     });
 
     // The generator really covered every class of character (else the property says little).

@@ -27,8 +27,21 @@ const CASES: Array<[string, Partial<Publish>]> = [
   ["the B26 example", {}],
   ["B5 no node", { node: null }],
   ["B6 stored publish-options", { publishOptions: FORM }],
-  ["B25 sender and body with characters to escape", { summary: { messageCount: "1", pendingSubscriptionCount: null, lastMessageSender: "bob@x.example/r&d", lastMessageBody: `<b>"hi" & 'bye'</b>` } }],
-  ["B27 empty placeholder is an empty <value/>", { summary: { messageCount: "0", pendingSubscriptionCount: null, lastMessageSender: null, lastMessageBody: "" } }],
+  [
+    "B25 sender and body with characters to escape",
+    {
+      summary: {
+        messageCount: "1",
+        pendingSubscriptionCount: null,
+        lastMessageSender: "bob@x.example/r&d",
+        lastMessageBody: `<b>"hi" & 'bye'</b>`,
+      },
+    },
+  ],
+  [
+    "B27 empty placeholder is an empty <value/>",
+    { summary: { messageCount: "0", pendingSubscriptionCount: null, lastMessageSender: null, lastMessageBody: "" } },
+  ],
   ["D16 extension payload", { payload: [{ name: "priority", attrs: { xmlns: "tigase:push:priority:0" }, children: ["high"] }] }],
   ["a malformed stored form is left out", { publishOptions: "<x xmlns='jabber:x:data'><unclosed></x>" }],
   ["node and ids needing escapes", { node: `a"b<c>&d`, to: "push.app", id: "cd".repeat(32) }],

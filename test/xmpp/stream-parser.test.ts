@@ -149,7 +149,7 @@ describe("createStreamParser", () => {
     if (refused?.type !== "stanza") throw new Error("no refused stanza");
     expect(refused.refused).toBe("stanza nesting exceeds 4");
     expect(refused.element.attrs.seq).toBe("7");
-    expect(refused.element.toString()).toBe("<a seq=\"7\"><a><a><a/></a></a></a>");
+    expect(refused.element.toString()).toBe('<a seq="7"><a><a><a/></a></a></a>');
     expect(events[2]).toMatchObject({ type: "stanza", element: { name: "iq" } });
     expect((events[2] as { refused?: string }).refused).toBeUndefined();
     expect(events.some((e) => e.type === "error")).toBe(false);
@@ -161,7 +161,14 @@ describe("createStreamParser", () => {
   });
 
   test("write() ends the stream with restricted-xml on a DOCTYPE, a comment or a processing instruction (RFC 6120 §11.1)", () => {
-    for (const junk of ["<!DOCTYPE x>", "<!DOCTYPE x [<!ENTITY e 'boom'>]>", "<!-- hi -->", "<?php x?>", "<message><!-- c --></message>", "<message><?pi x?></message>"]) {
+    for (const junk of [
+      "<!DOCTYPE x>",
+      "<!DOCTYPE x [<!ENTITY e 'boom'>]>",
+      "<!-- hi -->",
+      "<?php x?>",
+      "<message><!-- c --></message>",
+      "<message><?pi x?></message>",
+    ]) {
       const bytes = new TextEncoder().encode(HEADER + junk + IQ);
       for (let cut = 1; cut < bytes.length; cut += 3) {
         const events = feedAll(splitBytes(bytes, [cut]));
@@ -270,7 +277,14 @@ describe("createStreamParser() fast path (plain-stanza.ts)", () => {
   test("write() builds the same events with and without the fast path for invalid UTF-8", () => {
     const enc = new TextEncoder();
     for (const bad of [[0xff], [0xfe, 0xff], [0xc3, 0x28], [0xe2, 0x82], [0xf0, 0x28, 0x8c, 0xbc], [0xed, 0xa0, 0x80], [0xc0, 0xaf]]) {
-      const bytes = new Uint8Array([...enc.encode(`${HEADER}<a b='x`), ...bad, ...enc.encode("'>t"), ...bad, ...enc.encode("</a>"), ...enc.encode(IQ)]);
+      const bytes = new Uint8Array([
+        ...enc.encode(`${HEADER}<a b='x`),
+        ...bad,
+        ...enc.encode("'>t"),
+        ...bad,
+        ...enc.encode("</a>"),
+        ...enc.encode(IQ),
+      ]);
       const { fast, full } = both([bytes]);
       expect(fast).toEqual(full);
     }

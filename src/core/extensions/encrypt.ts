@@ -27,9 +27,7 @@ export type EncryptParse = { ok: true; value: PushEncryption | null } | { ok: fa
  * a `max-size` that is not a positive integer → modify/bad-request.
  */
 export function parseEncrypt(enable: XmlNode): EncryptParse {
-  const el = enable.children.find(
-    (c): c is XmlNode => typeof c !== "string" && c.name === "encrypt" && c.attrs.xmlns === NS_PUSH_ENCRYPT,
-  );
+  const el = enable.children.find((c): c is XmlNode => typeof c !== "string" && c.name === "encrypt" && c.attrs.xmlns === NS_PUSH_ENCRYPT);
   if (el === undefined) return { ok: true, value: null };
   if (el.attrs.alg !== "aes-128-gcm") {
     return { ok: false, error: { type: "modify", condition: "feature-not-implemented", text: "Unknown encryption algorithm" } };

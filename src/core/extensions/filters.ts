@@ -75,7 +75,7 @@ export function mentions(message: XmlNode, own: string, room: string, nick: stri
   }
   if (nick === null) return false;
   const body = childText(message, "body");
-  return body !== null && body.toLowerCase().includes(nick.toLowerCase());
+  return body?.toLowerCase().includes(nick.toLowerCase()) === true;
 }
 
 /** The reason to veto a push by the registration's filters, or null. */

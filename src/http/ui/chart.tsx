@@ -59,8 +59,12 @@ export function PushChart(props: { timeline: PushTimeline }) {
     <figure class="chart">
       <svg width={W} height={H + PAD} viewBox={`0 0 ${W} ${H + PAD}`} role="img" aria-label="Pushes in the last hour by outcome">
         <line x1={PAD} y1={H} x2={W} y2={H} stroke="#999" />
-        <text x={0} y={10} font-size="10">{max}</text>
-        <text x={0} y={H} font-size="10">0</text>
+        <text x={0} y={10} font-size="10">
+          {max}
+        </text>
+        <text x={0} y={H} font-size="10">
+          0
+        </text>
         {bars.map((b, i) => {
           let y = H;
           const x = PAD + i * slot + 2;

@@ -22,7 +22,8 @@ export const PAGE_CSS =
 function when(ms: number | null, now: number): string {
   if (ms === null) return "?";
   const s = Math.max(0, Math.round((now - ms) / 1000));
-  const ago = s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`;
+  const ago =
+    s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`;
   return `${new Date(ms).toISOString().slice(0, 19)}Z (${ago} ago)`;
 }
 
@@ -71,7 +72,11 @@ export function LoginPage(props: { error?: string; configured: boolean }) {
               Log in
             </button>
           </p>
-          {props.error !== undefined ? <p class="fail" id="login-error">{props.error}</p> : null}
+          {props.error !== undefined ? (
+            <p class="fail" id="login-error">
+              {props.error}
+            </p>
+          ) : null}
           <p class="muted">The token is exchanged for a session cookie; it is never kept in the browser.</p>
         </form>
       )}
@@ -81,14 +86,16 @@ export function LoginPage(props: { error?: string; configured: boolean }) {
 
 function SearchBox(props: { q?: string }) {
   return (
-    <form method="get" action="/ui/users" role="search">
-      <label>
-        User <input type="search" name="q" id="q" value={props.q ?? ""} placeholder="user@host, or a local part prefix" />
-      </label>{" "}
-      <button type="submit" id="search">
-        Search
-      </button>
-    </form>
+    <search>
+      <form method="get" action="/ui/users">
+        <label>
+          User <input type="search" name="q" id="q" value={props.q ?? ""} placeholder="user@host, or a local part prefix" />
+        </label>{" "}
+        <button type="submit" id="search">
+          Search
+        </button>
+      </form>
+    </search>
   );
 }
 
@@ -103,15 +110,16 @@ export function StatusPage(props: {
   return (
     <Layout title="status" csrf={props.csrf}>
       <p id="status">
-        Version {props.version}:{" "}
-        {readiness.ready ? <strong class="ok">ready</strong> : <strong class="fail">not ready</strong>}
+        Version {props.version}: {readiness.ready ? <strong class="ok">ready</strong> : <strong class="fail">not ready</strong>}
       </p>
       <table id="checks">
         <tbody>
           {Object.entries(readiness.checks).map(([name, check]) => (
             <tr>
               <th>{name}</th>
-              <td class={!check.ok ? "fail" : check.warning !== undefined ? "warn" : "ok"}>{!check.ok ? "FAIL" : check.warning !== undefined ? "warn" : "ok"}</td>
+              <td class={!check.ok ? "fail" : check.warning !== undefined ? "warn" : "ok"}>
+                {!check.ok ? "FAIL" : check.warning !== undefined ? "warn" : "ok"}
+              </td>
               <td>{check.reason ?? check.warning ?? ""}</td>
             </tr>
           ))}
@@ -166,8 +174,17 @@ export function UserPage(props: { csrf: string; jid: string; view: UserView | nu
           <table id="devices">
             <thead>
               <tr>
-                <th>Service</th><th>Node</th><th>Client id</th><th>Resource</th><th>Registered</th><th>Errors</th><th>Last error</th>
-                <th>Include payload</th><th>Publish options</th><th>Extensions</th><th>Bound sessions</th>
+                <th>Service</th>
+                <th>Node</th>
+                <th>Client id</th>
+                <th>Resource</th>
+                <th>Registered</th>
+                <th>Errors</th>
+                <th>Last error</th>
+                <th>Include payload</th>
+                <th>Publish options</th>
+                <th>Extensions</th>
+                <th>Bound sessions</th>
               </tr>
             </thead>
             <tbody>
@@ -191,7 +208,14 @@ export function UserPage(props: { csrf: string; jid: string; view: UserView | nu
           <h2>Recent pushes ({view.pushes.length})</h2>
           <table id="pushes">
             <thead>
-              <tr><th>At</th><th>Trigger</th><th>Outcome</th><th>Latency</th><th>Error</th><th>Device</th></tr>
+              <tr>
+                <th>At</th>
+                <th>Trigger</th>
+                <th>Outcome</th>
+                <th>Latency</th>
+                <th>Error</th>
+                <th>Device</th>
+              </tr>
             </thead>
             <tbody>
               {view.pushes.map((p) => (
@@ -209,7 +233,12 @@ export function UserPage(props: { csrf: string; jid: string; view: UserView | nu
           <h2>Removals ({view.removals.length})</h2>
           <table id="removals">
             <thead>
-              <tr><th>At</th><th>Reason</th><th>Detail</th><th>Device</th></tr>
+              <tr>
+                <th>At</th>
+                <th>Reason</th>
+                <th>Detail</th>
+                <th>Device</th>
+              </tr>
             </thead>
             <tbody>
               {view.removals.map((r) => (
@@ -225,14 +254,25 @@ export function UserPage(props: { csrf: string; jid: string; view: UserView | nu
           <h2>Sessions Prosody reports ({view.sessions.length})</h2>
           <table id="sessions">
             <thead>
-              <tr><th>Resource</th><th>Client id</th><th>State</th><th>Bound to</th></tr>
+              <tr>
+                <th>Resource</th>
+                <th>Client id</th>
+                <th>State</th>
+                <th>Bound to</th>
+              </tr>
             </thead>
             <tbody>
               {view.sessions.map((s) => (
                 <tr>
                   <td>{s.resource ?? "-"}</td>
                   <td>{s.clientId ?? "-"}</td>
-                  <td>{!s.hibernating ? "online" : s.hibernatingSince === null ? "hibernating (since unknown)" : `hibernating since ${when(s.hibernatingSince, now)}`}</td>
+                  <td>
+                    {!s.hibernating
+                      ? "online"
+                      : s.hibernatingSince === null
+                        ? "hibernating (since unknown)"
+                        : `hibernating since ${when(s.hibernatingSince, now)}`}
+                  </td>
                   <td>{s.bound === null ? "-" : shortIdentifier(s.bound)}</td>
                 </tr>
               ))}

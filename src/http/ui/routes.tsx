@@ -96,11 +96,17 @@ export function createUi(deps: AdminDeps, opts: { sessions?: UiSessions; now?: (
   const csrfOf = (c: Context) => (c.get("uiSession" as never) as UiSession).csrf;
 
   ui.get("/", async (c) => {
-    const readiness = await deps.readiness().catch(
-      (): Readiness => ({ ready: false, checks: { readiness: { ok: false, reason: "readiness check failed" } } }),
-    );
+    const readiness = await deps
+      .readiness()
+      .catch((): Readiness => ({ ready: false, checks: { readiness: { ok: false, reason: "readiness check failed" } } }));
     return c.html(
-      <StatusPage csrf={csrfOf(c)} version={pkg.version} readiness={readiness} totals={await deps.totals()} timeline={deps.pushTimeline?.() ?? null} />,
+      <StatusPage
+        csrf={csrfOf(c)}
+        version={pkg.version}
+        readiness={readiness}
+        totals={await deps.totals()}
+        timeline={deps.pushTimeline?.() ?? null}
+      />,
     );
   });
 
@@ -127,12 +133,24 @@ export function createUi(deps: AdminDeps, opts: { sessions?: UiSessions; now?: (
     const raw = c.req.param("user");
     const user = parseUser(raw, hostsOf(deps));
     if (!user.ok || deps.userView === undefined) {
-      return c.html(<UserPage csrf={csrfOf(c)} jid={raw} view={null} error={user.ok ? "not available" : user.error} now={now()} />, user.ok ? 404 : 400);
+      return c.html(
+        <UserPage csrf={csrfOf(c)} jid={raw} view={null} error={user.ok ? "not available" : user.error} now={now()} />,
+        user.ok ? 404 : 400,
+      );
     }
     const view = await deps.userView(user.value, { limit: 20 });
     const jid = user.value;
     if (isEmptyView(view)) {
-      return c.html(<UserPage csrf={csrfOf(c)} jid={jid} view={null} error={`Nothing known about ${jid}: no registrations, pushes, removals or sessions.`} now={now()} />, 404);
+      return c.html(
+        <UserPage
+          csrf={csrfOf(c)}
+          jid={jid}
+          view={null}
+          error={`Nothing known about ${jid}: no registrations, pushes, removals or sessions.`}
+          now={now()}
+        />,
+        404,
+      );
     }
     return c.html(<UserPage csrf={csrfOf(c)} jid={jid} view={view} now={now()} />);
   });

@@ -38,7 +38,11 @@ export function createUiSessions(opts: { max?: number; ttlMs?: number; now?: () 
     create() {
       prune();
       while (sessions.size >= max) sessions.delete(sessions.keys().next().value as string);
-      const s: UiSession = { id: randomBytes(32).toString("base64url"), csrf: randomBytes(32).toString("base64url"), expires: now() + ttlMs };
+      const s: UiSession = {
+        id: randomBytes(32).toString("base64url"),
+        csrf: randomBytes(32).toString("base64url"),
+        expires: now() + ttlMs,
+      };
       sessions.set(s.id, s);
       return s;
     },

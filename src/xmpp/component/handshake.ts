@@ -41,7 +41,9 @@ export function streamOpen(domain: string): string {
 
 /** XEP-0114 §3: the lowercase hex SHA-1 of the stream id followed by the secret. */
 export function handshakeDigest(streamId: string, secret: string): string {
-  return createHash("sha1").update(streamId + secret).digest("hex");
+  return createHash("sha1")
+    .update(streamId + secret)
+    .digest("hex");
 }
 
 /** What we write before closing: an optional stream error, then the stream end. */
