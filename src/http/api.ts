@@ -12,10 +12,10 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 
 import { requireBearer } from "./auth.ts";
-import type { AdminDeps, HistoryRow, RegistrationView, RemovalRow } from "./deps.ts";
+import type { AdminDeps, RegistrationView } from "./deps.ts";
 import { parseIdentifier, parseLimit, parseOptionalIdentifier, parseTestPushBody, parseUser } from "./params.ts";
 import type { Parsed } from "./params.ts";
-import { isEmptyView, userViewJson } from "./user-json.ts";
+import { historyJson, isEmptyView, iso, removalJson, userViewJson } from "./user-json.ts";
 import { parseUsersQuery } from "./user-params.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -156,12 +156,6 @@ function noRegistrations(c: Context, user: string): Response {
   return c.json({ error: `Cannot find registrations: user ${user} has none` }, 404);
 }
 
-function iso(ms: number | null): string | null {
-  if (ms === null || !Number.isFinite(ms)) return null;
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
-}
-
 function registrationJson(r: RegistrationView) {
   return {
     identifier: r.identifier,
@@ -174,21 +168,4 @@ function registrationJson(r: RegistrationView) {
     lastErrorAt: iso(r.lastErrorAt),
     boundSessions: [...r.boundSessions],
   };
-}
-
-function historyJson(r: HistoryRow) {
-  return {
-    at: iso(r.at),
-    identifier: r.identifier,
-    publishId: r.publishId,
-    trigger: r.trigger,
-    important: r.important,
-    outcome: r.outcome,
-    latencyMs: r.latencyMs,
-    error: r.error,
-  };
-}
-
-function removalJson(r: RemovalRow) {
-  return { at: iso(r.at), user: r.user, identifier: r.identifier, reason: r.reason, detail: r.detail };
 }
