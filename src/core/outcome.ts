@@ -45,6 +45,8 @@ export function pushCounted(trigger: Trigger, outcome: HistoryOutcome): Action {
 export interface Settlement {
   error?: string | null;
   latencyMs: number | null;
+  /** B41: the registration's consecutive errors after this one, and the limit. */
+  errors?: { count: number; max: number };
 }
 
 /**
@@ -75,6 +77,8 @@ export function recordOutcome(
       latencyMs,
       error: s.error,
       sentAt: pending.listed ? pending.sentAt : undefined,
+      errorCount: s.errors?.count,
+      maxErrors: s.errors?.max,
     },
     pushCounted(trigger, outcome),
   );

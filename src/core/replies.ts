@@ -74,9 +74,10 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
     transientFailure(state, pending, event.publishId, { now: event.now, error, latencyMs: event.now - pending.sentAt }, actions); // D19
     return;
   }
-  recordOutcome(pending, event.publishId, event.now, "error", { error, latencyMs: event.now - pending.sentAt }, actions);
-  if (verdict === "record") return; // B42, D13: recorded, never counted
   const errorCount = entry.reg.errorCount + 1;
+  const counted = verdict === "record" ? undefined : { count: errorCount, max: configFor(state.config, pending.user).pushMaxErrors };
+  recordOutcome(pending, event.publishId, event.now, "error", { error, latencyMs: event.now - pending.sentAt, errors: counted }, actions);
+  if (verdict === "record") return; // B42, D13: recorded, never counted
   if (verdict === "remove") {
     removeAtOnce(u, entry, { errorCount, error, now: event.now }, actions); // D20
     return;

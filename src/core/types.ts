@@ -342,6 +342,9 @@ export type Action =
        * after a broken link): the row is dated `at`, the time of the record.
        */
       sentAt?: number;
+      /** After an error that counts (B41): the registration's consecutive errors, and the limit (for the log). */
+      errorCount?: number;
+      maxErrors?: number;
     }
   /** A registration went away, with its reason (D3, D13, D18). */
   | { type: "removed"; at: number; user: string; identifier: Identifier; reason: RemovalReason; detail?: string | null }

@@ -23,7 +23,6 @@
  * apart and matches what `cloud-notifyd user` and /ui show; the whole node is in the store.
  * @module
  */
-import type { CoreState } from "../core/state.ts";
 import type { Action, Event, Identifier, Publish, StoreOp } from "../core/types.ts";
 import { shortNode } from "../http/short-node.ts";
 import type { Logger } from "../log.ts";
@@ -35,8 +34,6 @@ export interface PushLogOptions {
   log: Logger;
   /** The XMPP host the users belong to. */
   host: string;
-  /** The core's state, read (never changed) for a registration's error count. */
-  state: CoreState;
 }
 
 export interface PushLog {
@@ -65,23 +62,22 @@ export function shortRegistration(identifier: Identifier): string {
 }
 
 export function createPushLog(opts: PushLogOptions): PushLog {
-  const { log, host, state } = opts;
+  const { log, host } = opts;
   const debugOn = (): boolean => log.enabled?.("debug") ?? true;
 
   function base(user: string, identifier: Identifier): Record<string, string> {
     return { user, host, registration: shortRegistration(identifier) };
   }
 
-  /** The registration's consecutive error count after this failure (absent once it is removed). */
-  function errorCount(user: string, identifier: Identifier): Record<string, number> {
-    const reg = state.users.get(user)?.regs.get(identifier)?.reg;
-    return reg === undefined ? {} : { error_count: reg.errorCount, max_errors: state.config.pushMaxErrors };
+  /** The registration's consecutive error count after this failure, as the core recorded it (B41). */
+  function errorCount(h: HistoryAction): Record<string, number> {
+    return h.errorCount === undefined ? {} : { error_count: h.errorCount, max_errors: h.maxErrors ?? 0 };
   }
 
   function outcome(h: HistoryAction): void {
     switch (h.outcome) {
       case "error":
-        log.info("push failed", { ...pushFields(h), ...errorCount(h.user, h.identifier) });
+        log.info("push failed", { ...pushFields(h), ...errorCount(h) });
         return;
       case "timeout":
         log.info("push timed out: no answer from the app service", pushFields(h));

@@ -108,7 +108,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const history: HistoryBuffer = createHistoryBuffer({ store, log, metrics });
   const timers: Timers = createTimers((key) => post({ type: "timer", now: now(), key }));
   const bridgeCtx = { host: opts.host, componentDomain: opts.componentDomain };
-  const pushLog = createPushLog({ log, host: opts.host, state });
+  const pushLog = createPushLog({ log, host: opts.host });
 
   function post(event: Event, done?: () => void): void {
     jobs.push({ event, done });

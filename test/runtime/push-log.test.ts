@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import type { Action } from "../../src/core/types.ts";
 import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPushLog, shortRegistration } from "../../src/runtime/push-log.ts";
-import { fresh, load, registration } from "../core/harness.ts";
+import { registration } from "../core/harness.ts";
 
 const NODE = "a1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00";
 const IDENT = `app.example<${NODE}`;
@@ -17,14 +17,7 @@ const IDENT = `app.example<${NODE}`;
 function setup(level: LogLevel) {
   const lines: string[] = [];
   const log = createLogger({ level, write: (l) => lines.push(l), rateLimit: false });
-  const state = fresh({ pushMaxErrors: 16 });
-  load(state, "alice", [
-    registration("alice", "app.example", NODE, {
-      errorCount: 3,
-      publishOptions: "<x><field var='secret'><value>po-secret-9</value></field></x>",
-    }),
-  ]);
-  return { lines, log, pushLog: createPushLog({ log, host: "example.com", state }) };
+  return { lines, log, pushLog: createPushLog({ log, host: "example.com" }) };
 }
 
 const history = (
@@ -51,7 +44,7 @@ describe("push log", () => {
 
   test("a failed push is one info line with user, host, short registration, trigger, error and the error count", () => {
     const { lines, pushLog } = setup("info");
-    pushLog.outcome(history("error", { error: "cancel/bad-request", latencyMs: 12 }));
+    pushLog.outcome(history("error", { error: "cancel/bad-request", latencyMs: 12, errorCount: 3, maxErrors: 16 }));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toEndWith(
       'level=info msg="push failed" user=alice host=example.com registration=app.example<a1b2c3…ff00 trigger=offline important=true publish_id=ffffffffffffffff error=cancel/bad-request latency_ms=12 error_count=3 max_errors=16',
