@@ -16,6 +16,7 @@
  * Exit code: 0 all files imported, 1 some files had errors or the import failed, 2 usage error.
  * @module
  */
+import { localPartProblem } from "../core/jid.ts";
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config.ts";
@@ -268,7 +269,7 @@ type UserFile = { ok: true; user: string; registrations: Registration[]; invalid
 
 function readUserFile(file: string, name: string, ctx: { host: string; limits: ReturnType<typeof coreConfigFrom>; now: number }): UserFile {
   const user = decodeStoreName(name.slice(0, -".dat".length));
-  if (user === null || user === "" || /[@/\s]/.test(user)) return { ok: false, error: "the file name is not an encoded user name" };
+  if (user === null || localPartProblem(user) !== null) return { ok: false, error: "the file name is not an encoded user name" };
   let text: string;
   try {
     const stat = lstatSync(file);

@@ -12,8 +12,25 @@ export interface Jid {
 
 /** RFC 7622: each part at most 1023 octets (we count UTF-16 units, a close bound). */
 const MAX_PART = 1023;
-/** Characters forbidden in a localpart (RFC 7622 §3.3.1) plus whitespace and controls. */
-const BAD_LOCAL = /["&'/:<>@\s\u0000-\u001f\u007f]/;
+/** Characters forbidden in a localpart (RFC 7622 §3.3.1) plus whitespace and controls (C0, DEL, C1). */
+const BAD_LOCAL = /["&'/:<>@\s\p{Cc}]/u;
+/** RFC 7622 §3.3: a localpart is at most 1023 octets of UTF-8. */
+export const MAX_LOCALPART_BYTES = 1023;
+const encoder = new TextEncoder();
+
+/**
+ * The one rule for a local part, wherever one comes from (a JID, the admin API, a Prosody data
+ * directory): null when valid, else what is wrong.
+ */
+export function localPartProblem(local: string): string | null {
+  if (local.length === 0) return "local part is empty";
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long string needs encoding to check.
+  if (local.length * 3 > MAX_LOCALPART_BYTES && encoder.encode(local).length > MAX_LOCALPART_BYTES) {
+    return `local part is longer than ${MAX_LOCALPART_BYTES} bytes`;
+  }
+  if (BAD_LOCAL.test(local)) return "local part contains a forbidden character (\"&'/:<>@, whitespace or control)";
+  return null;
+}
 /** Domain: no whitespace, controls or the delimiters that would make it ambiguous. */
 const BAD_DOMAIN = /["&'/:<>@\s\u0000-\u001f\u007f\\[\]]|^\.|\.\./;
 /** Resource: any characters but whitespace-only ones are allowed; forbid controls. */
@@ -28,7 +45,7 @@ export function parseJid(text: string): Jid | null {
   const local = at === -1 ? null : bare.slice(0, at);
   let domain = at === -1 ? bare : bare.slice(at + 1);
   if (domain.endsWith(".")) domain = domain.slice(0, -1);
-  if (local !== null && (local.length === 0 || local.length > MAX_PART || BAD_LOCAL.test(local))) return null;
+  if (local !== null && localPartProblem(local) !== null) return null;
   if (!validDomain(domain)) return null;
   if (resource !== null) {
     if (resource.length === 0 || resource.length > MAX_PART || BAD_RESOURCE.test(resource)) return null;

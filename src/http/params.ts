@@ -3,15 +3,15 @@
  * @module
  */
 
+import { localPartProblem } from "../core/jid.ts";
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export const MAX_LOCALPART_BYTES = 1023;
+export { MAX_LOCALPART_BYTES } from "../core/jid.ts";
 export const MAX_IDENTIFIER_BYTES = 4096;
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
-// RFC 6122 nodeprep prohibits these in a local part; whitespace and control characters too.
-const LOCALPART_FORBIDDEN = /["&'/:<>@\s\p{Cc}]/u;
 const CONTROL = /\p{Cc}/u;
 
 const encoder = new TextEncoder();
@@ -46,14 +46,11 @@ export function parseUser(raw: string, hosts: readonly string[]): Parsed<string>
   } else {
     return fail(`Cannot use user: give user@host: several hosts are configured (${hosts.join(", ")})`);
   }
+  // Prosody stores user names nodeprepped: NFKC and lower case stand in for nodeprep here; the
+  // rule itself is the core's (core/jid.ts).
   local = local.normalize("NFKC").toLowerCase();
-  if (local === "") return fail("Cannot use user: local part is empty");
-  if (byteLength(local) > MAX_LOCALPART_BYTES) {
-    return fail(`Cannot use user: local part is longer than ${MAX_LOCALPART_BYTES} bytes`);
-  }
-  if (LOCALPART_FORBIDDEN.test(local)) {
-    return fail("Cannot use user: local part contains a forbidden character (\"&'/:<>@, whitespace or control)");
-  }
+  const problem = localPartProblem(local);
+  if (problem !== null) return fail(`Cannot use user: ${problem}`);
   return { ok: true, value: `${local}@${host}` };
 }
 

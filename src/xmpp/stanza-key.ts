@@ -15,10 +15,11 @@
  * The serialiser is iterative, so a deeply nested (hostile) stanza cannot exhaust the stack.
  * @module
  */
+import { unwrapCarbon } from "../core/importance.ts";
 import type { XmlNode } from "../core/types.ts";
 import { escapeAttr, escapeText } from "../core/xml.ts";
 import { localName } from "./errors.ts";
-import { NS_CARBONS, NS_DELAY, NS_FORWARD, NS_SID } from "./ns.ts";
+import { NS_DELAY, NS_SID } from "./ns.ts";
 
 const NS_LEGACY_DELAY = "jabber:x:delay";
 
@@ -39,22 +40,14 @@ export function bareJid(jid: string): string {
   return (slash === -1 ? jid : jid.slice(0, slash)).toLowerCase();
 }
 
-/** The message inside a carbon (`<received|sent xmlns=carbons:2><forwarded><message/>`), or null. */
+/**
+ * The message inside a carbon (`<received|sent xmlns=carbons:2><forwarded><message/>`), or null:
+ * the core's own unwrapping (B19), so that importance and identity agree on what a carbon is.
+ */
 export function carbonInner(stanza: XmlNode): XmlNode | null {
   if (localName(stanza.name) !== "message") return null;
-  for (const wrapper of stanza.children) {
-    // Cheap test first: this runs for every pushed copy, and almost no child is a carbon.
-    if (typeof wrapper === "string" || wrapper.attrs.xmlns !== NS_CARBONS) continue;
-    const name = localName(wrapper.name);
-    if (name !== "received" && name !== "sent") continue;
-    for (const forwarded of elements(wrapper)) {
-      if (localName(forwarded.name) !== "forwarded" || forwarded.attrs.xmlns !== NS_FORWARD) continue;
-      for (const inner of elements(forwarded)) {
-        if (localName(inner.name) === "message") return inner;
-      }
-    }
-  }
-  return null;
+  const { message } = unwrapCarbon(stanza);
+  return message === stanza ? null : message;
 }
 
 function originIdOf(message: XmlNode): string | null {
@@ -64,12 +57,6 @@ function originIdOf(message: XmlNode): string | null {
     if (typeof id === "string" && id.length > 0) return id;
   }
   return null;
-}
-
-function elements(node: XmlNode): XmlNode[] {
-  const out: XmlNode[] = [];
-  for (const child of node.children) if (typeof child !== "string") out.push(child);
-  return out;
 }
 
 /** True for the children a server adds to its stored or queued copies. */
