@@ -93,8 +93,7 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
         const s = peer.status();
         if (s.state !== "ready") return { ...s, reason: `${peer.host}: ${s.reason}` };
       }
-      const first = fallback.status();
-      return first;
+      return fallback.status();
     },
     hosts: () => all.map((peer) => ({ host: peer.host, status: peer.status() })),
     stop() {

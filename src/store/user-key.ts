@@ -5,17 +5,8 @@
  * @module
  */
 
-/** The domain of a bare JID `local@host`; '' when there is no '@'. */
-export function hostOf(user: string): string {
-  const at = user.lastIndexOf("@");
-  return at < 0 ? "" : user.slice(at + 1);
-}
-
-/** The local part of a bare JID `local@host`; the whole string when there is no '@'. */
-export function localOf(user: string): string {
-  const at = user.lastIndexOf("@");
-  return at < 0 ? user : user.slice(0, at);
-}
+// The split itself is the core's (a user key is the core's fact, core/host-config.ts).
+export { hostOf, localOf } from "../core/host-config.ts";
 
 /** `local@host`. */
 export function joinUser(local: string, host: string): string {
