@@ -66,6 +66,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     host: config.host,
     componentDomain: config.componentDomain,
     publishFrom: config.publishFrom,
+    // Acknowledgements ride on publishes (bridge-peer.ts takeAck); the link exists before any publish.
+    takeAck: (host) => link.takeAck(host),
   });
   // One report per host's bridge; with several hosts the module checks are named mod_<name>@<host>.
   const bridgeModules = new Map(config.hosts.map((host) => [host.toLowerCase(), createBridgeModules({ host, log })]));

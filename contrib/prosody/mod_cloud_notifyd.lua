@@ -28,7 +28,7 @@ local sha1 = require "util.hashes".sha1;
 local rostermanager = require "core.rostermanager";
 
 local NS = "urn:cloud-notifyd:bridge:1";
-local VERSION = "3";
+local VERSION = "4";
 local NS_PUSH = "urn:xmpp:push:0";
 local NS_CLIENT = "jabber:client";
 local MAX_COPY = 64 * 1024;
@@ -778,16 +778,15 @@ end
 module:hook("message/host", function(event)
 	local stanza = event.stanza;
 	if stanza.attr.from ~= component then return; end
+	-- An ack comes alone or first in a command's message (it rides on a publish-as-host: one
+	-- stanza fewer for Prosody to parse and route).
 	local ack = stanza:get_child("ack", NS);
-	if ack then
-		if event.origin and event.origin.type == "component" then
-			acknowledge(ack.attr.epoch, tonumber(ack.attr.seq));
-		end
-		return true;
-	end
 	local command = stanza:get_child("publish-as-host", NS);
-	if command then
-		if event.origin and event.origin.type == "component" then publish_as_host(command); end
+	if ack or command then
+		if event.origin and event.origin.type == "component" then
+			if ack then acknowledge(ack.attr.epoch, tonumber(ack.attr.seq)); end
+			if command then publish_as_host(command); end
+		end
 		return true;
 	end
 	local refused = stanza:get_child("refused", NS);

@@ -34,6 +34,8 @@ export interface BridgeLink {
   status(): BridgeStatus;
   /** Each host's own status. */
   hosts(): Array<{ host: string; status: BridgeStatus }>;
+  /** The pending `<ack/>` text for `host`'s bridge, to carry in a command to it ("" when none; bridge-peer.ts). */
+  takeAck(host: string): string;
   stop(): void;
 }
 
@@ -96,6 +98,7 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
       return fallback.status();
     },
     hosts: () => all.map((peer) => ({ host: peer.host, status: peer.status() })),
+    takeAck: (host) => peers.get(host.toLowerCase())?.takeAck() ?? "",
     stop() {
       for (const peer of all) peer.stop();
     },

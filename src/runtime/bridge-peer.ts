@@ -22,10 +22,17 @@ import { helloRefusalHint } from "./hello-hint.ts";
 import { type Inbound, type ModuleReport, parseInbound, refusedEvent } from "../xmpp/parse-bridge.ts";
 import { refusalReply } from "../xmpp/refusals.ts";
 import { renderAck, renderHello } from "../xmpp/render.ts";
+import { ackText } from "../xmpp/render-text.ts";
 import type { Runtime } from "./runtime.ts";
 
 const ACK_EVERY = 100;
-const ACK_DELAY_MS = 200;
+/**
+ * An acknowledgement of its own waits this long for a command to ride on (takeAck): each one
+ * costs Prosody a stanza to parse and route (≈ 190k instructions, docs/performance.md), and
+ * while pushes keep coming they carry every ack. Later acks only keep events in the bridge's
+ * buffer a little longer; a replay after a broken link is deduplicated (D8, D22).
+ */
+const ACK_DELAY_MS = 1000;
 
 export type BridgeStatus =
   | { state: "waiting"; reason: string }
@@ -57,6 +64,12 @@ export interface BridgePeer {
   /** Every stanza from the component stream; `refused` when the stream parser had to cut it. */
   receive(el: Element, refused?: string): void;
   status(): BridgeStatus;
+  /**
+   * The acknowledgement of every event processed and not yet acknowledged, as the `<ack/>` text
+   * to put first in a command message to this host's bridge ("" when there is none): the
+   * command carries it and no ack of its own is sent (docs/bridge-protocol.md §2).
+   */
+  takeAck(): string;
   stop(): void;
 }
 
@@ -287,6 +300,14 @@ export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
     },
     receive,
     status: () => status,
+    takeAck() {
+      if (epoch === null || helloId === null || processedSeq <= ackedSeq) return "";
+      if (ackTimer !== null) clearTimeout(ackTimer);
+      ackTimer = null;
+      ackedSeq = processedSeq;
+      // Lost with the command if the stream breaks: offline() forgets it and the next hello acks again.
+      return ackText(epoch, processedSeq);
+    },
     stop() {
       sendAck();
     },

@@ -39,6 +39,8 @@ export interface RuntimeOptions {
   host: string;
   componentDomain: string;
   publishFrom: "host" | "component";
+  /** The pending acknowledgement for a host's bridge, carried by its next publish-as-host (bridge-peer.ts takeAck). */
+  takeAck?: (host: string) => string;
   now?: () => number;
 }
 
@@ -296,9 +298,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   }
 
   function sendPublish(p: Publish): void {
+    const host = hostOf(p.user) || opts.host;
     const el =
       opts.publishFrom === "host"
-        ? publishAsHostText(p, { ...bridgeCtx, host: hostOf(p.user) || opts.host, commandId: `ph-${p.id}` })
+        ? publishAsHostText(p, { ...bridgeCtx, host, commandId: `ph-${p.id}`, ack: opts.takeAck?.(host) })
         : renderPublishIq(p, opts.componentDomain);
     if (!send(el)) {
       // Not connected: the publish times out at its deadline and is recorded as such (D11).

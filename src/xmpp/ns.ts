@@ -9,7 +9,7 @@ export { NS_PUSH } from "../core/features.ts";
 /** Our bridge protocol namespace (docs/bridge-protocol.md); the protocol version is BRIDGE_VERSION. */
 export const NS_BRIDGE = "urn:cloud-notifyd:bridge:1";
 /** The bridge protocol version we speak (the `version` attribute of `<hello>`). */
-export const BRIDGE_VERSION = "3";
+export const BRIDGE_VERSION = "4";
 
 /** XEP-0060 Publish-Subscribe. */
 export const NS_PUBSUB = "http://jabber.org/protocol/pubsub";

@@ -40,13 +40,20 @@ function nodeText(node: XmlNode): string {
   return xmlOf(node);
 }
 
-export function publishAsHostText(p: Publish, ctx: BridgeCtx & { commandId: string }): string {
+/** The `<ack/>` of renderAck (render.ts) as text, carried first in a command message (docs/bridge-protocol.md §2). */
+export function ackText(epoch: string, seq: number): string {
+  return `<ack xmlns="${NS_BRIDGE}" epoch="${attrValue(epoch)}" seq="${seq}"/>`;
+}
+
+/** `ctx.ack`: an ackText to carry before the command ("" or absent: none). */
+export function publishAsHostText(p: Publish, ctx: BridgeCtx & { commandId: string; ack?: string }): string {
   const s = p.summary;
   const node = p.node === null ? "" : ` node="${attrValue(p.node)}"`;
   const form = p.publishOptions === null ? null : formText(p.publishOptions);
   const options = form === null ? "" : `<publish-options>${form}</publish-options>`;
   return (
     `<message from="${attrValue(ctx.componentDomain)}" to="${attrValue(ctx.host)}" id="${attrValue(ctx.commandId)}">` +
+    (ctx.ack ?? "") +
     `<publish-as-host xmlns="${NS_BRIDGE}">` +
     `<iq xmlns="${NS_CLIENT}" type="set" from="${attrValue(ctx.host)}" to="${attrValue(p.to)}" id="${attrValue(p.id)}">` +
     `<pubsub xmlns="${NS_PUBSUB}"><publish${node}><item><notification xmlns="${NS_PUSH}">` +

@@ -85,6 +85,27 @@ describe("D22 bridge event sequence", () => {
     expect(t.acks().at(-1)).toBe(2);
   });
 
+  test("D23 a pending ack rides on the next command: taken once, no ack of its own follows, re-sent after a reconnect", () => {
+    const t = setup();
+    expect(t.link.takeAck(HOST)).toBe(""); // no hello yet
+    t.link.online();
+    t.helloResult("e1");
+    expect(t.link.takeAck(HOST)).toBe(""); // nothing processed
+    t.event("e1", 1, "a");
+    t.event("e1", 2, "b");
+    const carried = parse(`<message>${t.link.takeAck(HOST)}</message>`) as Element;
+    expect(carried.getChild("ack", NS_BRIDGE)?.attrs).toMatchObject({ epoch: "e1", seq: "2" });
+    expect(t.link.takeAck(HOST)).toBe(""); // taken once
+    expect(t.link.takeAck("other.example")).toBe(""); // not a configured host
+    t.link.stop(); // would send a pending ack: there is none
+    expect(t.acks()).toEqual([]);
+    // The command may have been lost with the stream: the next hello acknowledges again.
+    t.link.offline("test");
+    t.link.online();
+    t.helloResult("e1");
+    expect(t.acks()).toEqual([2]);
+  });
+
   test("D22 a gap is answered by a resync hello; events until its result are left to the replay", () => {
     const t = setup();
     t.link.online();

@@ -3,7 +3,8 @@ import { parse } from "ltx";
 
 import type { Publish } from "../../src/core/types.ts";
 import { renderPublishAsHost } from "../helpers/publish-as-host-tree.ts";
-import { publishAsHostText } from "../../src/xmpp/render-text.ts";
+import { ackText, publishAsHostText } from "../../src/xmpp/render-text.ts";
+import { NS_BRIDGE } from "../../src/xmpp/ns.ts";
 
 const CTX = { host: "example.com", componentDomain: "push.example.com", commandId: "ph-1" };
 const BASE: Publish = {
@@ -57,4 +58,12 @@ describe("publishAsHostText renders what renderPublishAsHost renders", () => {
       expect(text).toBe(tree.toString()); // same serialiser rules (xml-escape.ts): byte-identical
     });
   }
+});
+
+test("D23 a carried ack comes first in the command's message, the command unchanged", () => {
+  const plain = parse(publishAsHostText(BASE, CTX));
+  const carried = parse(publishAsHostText(BASE, { ...CTX, ack: ackText("k3&j", 42) }));
+  expect(carried.children[0]).toMatchObject({ name: "ack", attrs: { xmlns: NS_BRIDGE, epoch: "k3&j", seq: "42" } });
+  expect(carried.getChild("publish-as-host", NS_BRIDGE)?.toString()).toBe(plain.getChild("publish-as-host", NS_BRIDGE)?.toString());
+  expect(publishAsHostText(BASE, { ...CTX, ack: "" })).toBe(publishAsHostText(BASE, CTX));
 });
