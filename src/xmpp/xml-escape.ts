@@ -8,7 +8,7 @@
  * - attribute values: `& < > " '` as entities, TAB/LF/CR as `&#9;` `&#10;` `&#13;`;
  * - text: `& < >` as entities (`>` so `]]>` can never appear), CR as `&#13;`; TAB and LF stay raw;
  * - characters XML 1.0 cannot carry at all (C0 controls other than TAB/LF/CR, U+FFFE, U+FFFF,
- *   lone surrogates) are written as U+FFFD (docs/decisions.md, "XML output escaping").
+ *   lone surrogates) are written as U+FFFD (docs/behaviour.md, "XML output escaping").
  * Values that need none of this (the common case) are returned as they are after one regex test
  * (no per-character work in JS).
  * @module

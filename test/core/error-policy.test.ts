@@ -1,6 +1,6 @@
 /**
  * D20 and the error policy (src/core/error-policy.ts) against what the app services people run
- * answer (docs/decisions.md "App service replies"; anchors-2026 §5).
+ * answer (docs/behaviour.md "App service answers: remove, count or retry").
  */
 import { describe, expect, test } from "bun:test";
 import type { CoreState } from "../../src/core/state.ts";

@@ -44,7 +44,7 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
   const HASHED = `authentication = "internal_hashed"`;
   const prosody = { version, extraModules: ["admin_shell"], extraGlobalConfig: HASHED };
 
-  test("user-disabled: no publish while disabled (the events arrive and are vetoed), registrations kept, still suspended after a daemon restart; user-enabled: pushes resume", async () => {
+  test("B28 B45 user-disabled: no publish while disabled (the events arrive and are vetoed), registrations kept, still suspended after a daemon restart; user-enabled: pushes resume", async () => {
     const s = await stack({ users: ["alice", "bob"], prosody });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");
@@ -86,7 +86,7 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
     expect(s.app.publishes.map((p) => p.node)).toEqual(["n1", "n1"]);
   });
 
-  test("prosodyctl deluser goes through the running server: user-deleted purges the registrations, nothing is pushed afterwards", async () => {
+  test("B45 D14 prosodyctl deluser goes through the running server: user-deleted purges the registrations, nothing is pushed afterwards", async () => {
     const s = await stack({ users: ["alice", "bob"], prosody });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");
@@ -102,7 +102,7 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
     expect(s.daemon.logs()).toContain("registration removed");
   });
 
-  test("registration_delete_grace_period: the account's own removal request disables it first (pushes stop, registrations kept); the deletion task then purges them", async () => {
+  test("B28 B45 D14 registration_delete_grace_period: the account's own removal request disables it first (pushes stop, registrations kept); the deletion task then purges them", async () => {
     const s = await stack({
       users: ["alice", "bob"],
       prosody: {
@@ -141,7 +141,7 @@ describeProsody("issue 11 #5 account lifecycle", (version) => {
 });
 
 function lifecycle012(): void {
-  test("user-disabled and user-enabled [prosody 0.12: not applicable, 0.12's usermanager cannot disable an account, so these events never fire]", async () => {
+  test("B28 B45 user-disabled and user-enabled [prosody 0.12: not applicable, 0.12's usermanager cannot disable an account, so these events never fire]", async () => {
     const s = await stack({ users: ["alice"], prosody: { version: "0.12", extraModules: ["admin_shell"] } });
     const answer = await s.prosody.prosodyctl(
       "shell",
@@ -150,7 +150,7 @@ function lifecycle012(): void {
     expect(answer).toContain("Result: true");
   });
 
-  test("prosodyctl deluser [prosody 0.12: runs in its own process, the running server never fires user-deleted, so registrations stay until removed through the admin API]", async () => {
+  test("B45 prosodyctl deluser [prosody 0.12: runs in its own process, the running server never fires user-deleted, so registrations stay until removed through the admin API]", async () => {
     const s = await stack({ users: ["alice"], prosody: { version: "0.12" } });
     const phone = await s.client("alice", "phone");
     await enable(phone, "n1");

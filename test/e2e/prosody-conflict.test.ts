@@ -152,7 +152,7 @@ describeProsody("issue 11 #3 the bridge beside mod_cloud_notify", (version) => {
     });
   }
 
-  test("stock configuration (cloud_notify in the global modules_enabled), a registration in both stores (after import-prosody): every message pushed exactly once, /readyz and Prosody's log name the fix", async () => {
+  test("B1 B47 stock configuration (cloud_notify in the global modules_enabled), a registration in both stores (after import-prosody): every message pushed exactly once, /readyz and Prosody's log name the fix", async () => {
     const s = await conflictStack({ version, extraGlobalConfig: STOCK_GLOBAL_MODULES });
     // The bridge refused at load: one error line naming the fix.
     const lines = await eventually(
@@ -203,7 +203,7 @@ describeProsody("issue 11 #3 the bridge beside mod_cloud_notify", (version) => {
     ).toHaveLength(1);
   });
 
-  test("mod_cloud_notify loaded at run time after the bridge: forwarding stops at once (one push per message), /readyz goes 503; unloaded: the daemon pushes again", async () => {
+  test("B1 B47 mod_cloud_notify loaded at run time after the bridge: forwarding stops at once (one push per message), /readyz goes 503; unloaded: the daemon pushes again", async () => {
     const s = await conflictStack({ version, extraModules: ["admin_shell"] });
     const daemon = await s.startDaemon();
     await daemon.waitReady();
@@ -243,7 +243,7 @@ describeProsody("issue 11 #3 the bridge beside mod_cloud_notify", (version) => {
 });
 
 describeProsody("issue 11 #4 companion modules reported by the bridge", (version) => {
-  test("mam and carbons disabled on the host: ready, one warning per missing module in the log and in /readyz; doctor prints the checklist; a module unloaded later is reported too", async () => {
+  test("B47 mam and carbons disabled on the host: ready, one warning per missing module in the log and in /readyz; doctor prints the checklist; a module unloaded later is reported too", async () => {
     const s = await conflictStack({ version, extraModules: ["admin_shell"], hostConfig: `  modules_disabled = { "mam", "carbons" }` });
     const daemon = await s.startDaemon();
     await daemon.waitReady();
@@ -289,7 +289,7 @@ describeProsody("issue 11 #4 companion modules reported by the bridge", (version
     expect(warnings()).toHaveLength(3);
   });
 
-  test("conflict: doctor exits 1 and names the fix", async () => {
+  test("B47 conflict: doctor exits 1 and names the fix", async () => {
     const s = await conflictStack({ version, extraModules: ["cloud_notify"] });
     const daemon = await s.startDaemon();
     await conflictReason(s);

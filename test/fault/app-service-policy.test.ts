@@ -319,7 +319,7 @@ describe("D19 D20 app service replies, publish_from = component", () => {
     expect(got.map((p) => p.answer?.kind)).toEqual(["error", "error", "result"]);
   }, 30000);
 
-  test("D20 p2 answers item-not-found to a component of another domain (anchors §5): the registration is removed at once", async () => {
+  test("D20 p2 answers item-not-found to a component of another domain: the registration is removed at once", async () => {
     routes.set("c-p2", p2Answers({ targets: new Map([["c-p2", { domain: "localhost", secret: "secret-c-p2" }]]) }));
     const reply = await alice.iq(enableXml("en-c-p2", "c-p2"), "en-c-p2");
     expect(reply.type).toBe("result");

@@ -2,7 +2,7 @@
  * A fake app push service (the p2/fpush role) for end-to-end tests and the latency bench:
  * a separate XEP-0114 component on the test's Prosody that records every pubsub publish it
  * receives and answers it with a result or a chosen error. Reply modes that answer as the
- * services people run do (anchors-2026 §5): `p2Answers` (Conversations' app server),
+ * services people run do (docs/behaviour.md "App service answers"): `p2Answers` (Conversations' app server),
  * `fpushAnswers` (Monal's), `waitThenResult` (a plain XEP-0357 service that is busy a while).
  * @module
  */

@@ -3,7 +3,7 @@
  * plus the edge characters it does not, round-trip through EVERY attribute and text position the
  * daemon writes, parsed back by ltx (`parse`) and by Prosody's own parser (util.xml over expat,
  * one long-running lua5.4 process). Expected value of each string: itself, with every character
- * XML cannot carry replaced by U+FFFD (docs/decisions.md, "XML output escaping").
+ * XML cannot carry replaced by U+FFFD (docs/behaviour.md, "XML output escaping").
  * Seeded PRNG: a failure prints its seed; rerun with ROUNDTRIP_SEED=<seed> to reproduce
  * (ROUNDTRIP_CASES=<n> runs more or fewer cases; default 2000, ~11 documents each).
  */
