@@ -57,6 +57,8 @@ export interface HistoryBuffer {
   addRemoval(a: RemovedAction): void;
   /** Writes what is buffered now (even while backing off); resolves when done, never rejects. */
   flush(): Promise<void>;
+  /** Whether rows of `user` are buffered or being written: a reader of the user's history flushes first then. */
+  holds(user: string): boolean;
   /** Rows waiting to be written (history, removals); for tests and metrics. */
   pending(): { history: number; removals: number };
   stop(): void;
@@ -67,6 +69,8 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
   let rows: HistoryRow[] = [];
   let removalRows: RemovalRow[] = [];
   let flushing: Promise<void> = Promise.resolve();
+  /** The history batch being written (holds() must see it until the store has it). */
+  let writing: HistoryRow[] = [];
   let writeQueued = false; // a writeBatch is chained and has not taken its batch yet
   // Failure episode: set while the store refuses writes.
   let failing = false;
@@ -129,6 +133,7 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
       writeQueued = false;
       const batch = rows;
       rows = [];
+      writing = batch;
       const removalBatch = newestPerUser(removalRows, REMOVALS_PER_USER);
       if (removalBatch.length < removalRows.length) deps.metrics.inc(REMOVALS_PRUNED_METRIC, {}, removalRows.length - removalBatch.length);
       removalRows = [];
@@ -150,6 +155,7 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
             lose("push_history", batch.length, storeErrorText(err));
           }
         }
+        writing = [];
       }
       if (removalBatch.length > 0) {
         try {
@@ -193,6 +199,9 @@ export function createHistoryBuffer(deps: { store: Store; log: Logger; metrics: 
       if (failing) {
         if (rows.length > KEEP_HISTORY_ROWS + TRIM_SLACK) trim();
       } else if (rows.length >= FLUSH_ROWS) void flush();
+    },
+    holds(user) {
+      return rows.some((r) => r.user === user) || writing.some((r) => r.user === user);
     },
     forgetUser(user) {
       rows = rows.filter((r) => r.user !== user);

@@ -200,7 +200,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   async function withLastPush(event: Extract<Event, { type: "offline-pending" }>): Promise<void> {
     let lastPushAt: number | null = null;
     try {
-      await history.flush();
+      // Only this user's rows matter: a 100k-user recovery must not write the buffer once per user.
+      if (history.holds(event.user)) await history.flush();
       const rows = await store.listHistory({ user: event.user, limit: 20 });
       lastPushAt = rows.find((r) => r.outcome === "sent" || r.outcome === "ok" || r.outcome === "retried")?.at ?? null;
     } catch (err) {

@@ -170,3 +170,30 @@ test("history rows refused for good (a constraint) are dropped and counted, not 
   expect(b.pending().history).toBe(0);
   expect(metrics.get("cloud_notifyd_history_rows_lost_total", { table: "push_history" })).toBe(2);
 });
+
+test("D21 holds(user) is true while the user's rows are buffered or being written, and only for that user", async () => {
+  const { store } = await fileStore();
+  let release: () => void = () => {};
+  const slow: Store = {
+    ...store,
+    addHistory: async (rows) => {
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return store.addHistory(rows);
+    },
+  };
+  const { b } = buffer(slow);
+  expect(b.holds("alice")).toBe(false);
+  push(b, 1, "alice");
+  expect(b.holds("alice")).toBe(true);
+  expect(b.holds("bob")).toBe(false);
+  const flushed = b.flush();
+  await Bun.sleep(0); // the write has taken the batch and waits for the store
+  expect(b.pending().history).toBe(0);
+  expect(b.holds("alice")).toBe(true);
+  release();
+  await flushed;
+  expect(b.holds("alice")).toBe(false);
+  expect((await store.listHistory({ user: "alice", limit: 10 })).length).toBe(1);
+});
