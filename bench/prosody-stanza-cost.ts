@@ -8,6 +8,12 @@
  *                    as a publish-result event (no daemon hello here: it is not sent on)
  *   publish-direct   the same inner IQ sent by the component from its own JID (publish_from =
  *                    component): routed by Prosody alone, the result routed back to the component
+ *   trigger-none, trigger-build, trigger-send
+ *                    a small message that makes bench/lib/prosody/mod_bench_publish.lua do nothing,
+ *                    build mod_cloud_notify's publish in Lua, or build and send it and take the
+ *                    app's result: build − none prices building the publish, send − build routing
+ *                    it, writing it and taking the result, the part of a push every design in which
+ *                    Prosody sends the publish pays (the floor in docs/performance.md)
  * With bench/prosody-cost.ts's totals this splits our overhead per message (docs/performance.md).
  *
  * Run: node_modules/.bin/bun bench/prosody-stanza-cost.ts [count=100] [--version=0.12|13]
@@ -29,6 +35,7 @@ const VERSION = (process.argv.find((a) => a.startsWith("--version="))?.slice(10)
 const SECRET = "bench-secret";
 const APP_SECRET = "bench-app-secret";
 const NS = "urn:cloud-notifyd:bridge:1";
+const BENCH_NS = "urn:cloud-notifyd:bench:0";
 
 function publishIq(id: string, from: string): string {
   return (
@@ -46,6 +53,12 @@ const KINDS: Record<string, (n: string) => string> = {
   "publish-as-host": (n) =>
     `<message from="push.localhost" to="localhost" id="ph-${n}"><publish-as-host xmlns="${NS}">${publishIq(`p${n}`, "localhost")}</publish-as-host></message>`,
   "publish-direct": (n) => publishIq(`d${n}`, "push.localhost").replace(' xmlns="jabber:client"', ""),
+  ...Object.fromEntries(
+    ["none", "build", "send"].map((mode) => [
+      `trigger-${mode}`,
+      (n: string) => `<message from="push.localhost" to="localhost" id="t-${n}"><trigger xmlns="${BENCH_NS}" mode="${mode}"/></message>`,
+    ]),
+  ),
 };
 
 const outRoot = mkdtempSync(join(tmpdir(), "cnd-stanza-cost-"));
@@ -56,6 +69,8 @@ const prosody = await startProsody({
   version: VERSION,
   componentSecret: SECRET,
   bridge: true,
+  pluginPaths: [join(import.meta.dir, "lib/prosody")],
+  extraModules: ["bench_publish"],
   extraGlobalConfig: `log = { warn = ${JSON.stringify(join(outRoot, "prosody.log"))} }\n`,
   extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
 });
