@@ -133,6 +133,12 @@ export const PRODUCT_METRICS = [
     help: "Bridge events the daemon could not use: acknowledged, logged and dropped (D22).",
   },
   {
+    name: "cloud_notifyd_bridge_acks_total",
+    kind: "counter",
+    labelNames: ["how"],
+    help: "Acknowledgements sent to the bridges: carried in a publish command (how=carried) or in a stanza of their own (how=own) (D23).",
+  },
+  {
     name: "cloud_notifyd_bridge_resyncs_total",
     kind: "counter",
     help: "Hellos sent again because the bridge's event sequence had a gap, a jump or an unknown epoch (D22).",

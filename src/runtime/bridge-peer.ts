@@ -98,7 +98,10 @@ export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
     if (ackTimer !== null) clearTimeout(ackTimer);
     ackTimer = null;
     if (epoch === null || processedSeq <= ackedSeq) return;
-    if (send(renderAck({ ...ctx, epoch, seq: processedSeq }))) ackedSeq = processedSeq;
+    if (send(renderAck({ ...ctx, epoch, seq: processedSeq }))) {
+      ackedSeq = processedSeq;
+      metrics.inc("cloud_notifyd_bridge_acks_total", { how: "own" });
+    }
   }
 
   function processed(eventEpoch: string, seq: number): void {
@@ -305,6 +308,7 @@ export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
       if (ackTimer !== null) clearTimeout(ackTimer);
       ackTimer = null;
       ackedSeq = processedSeq;
+      metrics.inc("cloud_notifyd_bridge_acks_total", { how: "carried" });
       // Lost with the command if the stream breaks: offline() forgets it and the next hello acks again.
       return ackText(epoch, processedSeq);
     },

@@ -188,4 +188,37 @@ describeProsody("push end to end (compiled daemon, real Prosody, app component)"
     );
     expect(desktopRows.body.history).toEqual([]);
   });
+
+  test("D23 at a pace of one message every 300 ms the daemon's acknowledgements ride on its publishes: none of their own until the stream goes quiet", async () => {
+    const s = await stack({ users: ["alice", "bob"] });
+    const phone = await s.client("alice", "phone");
+    await enable(phone, "n-ride");
+    await phone.quit();
+    const bob = await s.client("bob", "pc");
+    const acks = async () => {
+      const text = await (await fetch(s.daemon.url("/metrics"))).text();
+      const count = (how: string) => Number(text.match(new RegExp(`cloud_notifyd_bridge_acks_total\\{how="${how}"\\} (\\d+)`))?.[1] ?? 0);
+      return { own: count("own"), carried: count("carried") };
+    };
+    await Bun.sleep(1500); // the enable's events acknowledged by the idle timer
+    const before = await acks();
+    for (let i = 1; i <= 10; i++) {
+      bob.command({ cmd: "message", to: "alice@localhost", body: `ride ${i}`, id: `m-ride-${i}` });
+      await s.app.waitForCount(i);
+      await Bun.sleep(300);
+    }
+    const during = await acks();
+    expect(during.carried - before.carried).toBeGreaterThanOrEqual(9);
+    expect(during.own - before.own).toBeLessThanOrEqual(1);
+    // Quiet now: the last events' ack goes alone after 1 s.
+    const quiet = await eventually(
+      async () => {
+        const a = await acks();
+        return a.own > during.own ? a : undefined;
+      },
+      5000,
+      "an ack of its own once the stream is quiet",
+    );
+    expect(quiet.own - during.own).toBe(1);
+  });
 });
