@@ -36,6 +36,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Element } from "ltx";
 
+import { BRIDGE_VERSION, NS_BRIDGE } from "../src/xmpp/ns.ts";
 import { connectComponent, type TestComponent } from "../test/helpers/xml-socket.ts";
 import { disposeProsody, startProsody, type ProsodyInstance } from "../test/helpers/prosody.ts";
 import { DEFAULT_PROSODY_VERSION, type ProsodyVersion } from "../test/helpers/prosody-versions.ts";
@@ -210,11 +211,11 @@ async function measure(workload: Workload, system: System, run: number): Promise
       await daemon.waitReady(performance.now(), 120_000);
     }
     if (system === "bridge") {
-      // Says hello (protocol 3) so that the bridge sends its events live; never acknowledges them.
+      // Says hello (the daemon's protocol version) so that the bridge sends its events live; never acknowledges them.
       standIn = await connectComponent({ port: prosody.componentPort, domain: prosody.componentDomain, secret: SECRET });
       const reply = await standIn.iq(
         new Element("iq", { type: "get", from: prosody.componentDomain, to: prosody.host, id: "hello-1" })
-          .c("hello", { xmlns: "urn:cloud-notifyd:bridge:1", version: "3" })
+          .c("hello", { xmlns: NS_BRIDGE, version: BRIDGE_VERSION })
           .root(),
         120_000,
       );
