@@ -23,7 +23,9 @@
  *
  * Run: node_modules/.bin/bun bench/prosody-cost.ts [messages=100] [--version=0.12|13] [--runs=2]
  *        [--workloads=offline,hibernation,archive] [--systems=none,daemon,cloud_notify[,bridge]] [--profile]
- *        [--bridge-dir=DIR] [--publish-from=component]
+ *        [--bridge-dir=DIR] [--publish-from=component] [--prosody-config=LUA]
+ * --prosody-config adds one line to Prosody's global configuration for every system (e.g.
+ *   "network_settings = { opportunistic_writes = true }");
  * --bridge-dir loads DIR/mod_cloud_notifyd.lua instead of contrib/prosody's (to measure a bridge change);
  * --publish-from=component makes the daemon publish from its own JID (no publish-as-host relay);
  * --lua-profile adds a Lua-level profile of the phase (see LUA_PROFILE).
@@ -68,6 +70,8 @@ const PUBLISH_FROM = flag("publish-from");
  * comparable with the others.
  */
 const LUA_PROFILE = process.argv.includes("--lua-profile");
+/** --prosody-config=LUA: one more line of Prosody's global configuration for every system (e.g. network_settings). */
+const PROSODY_CONFIG = flag("prosody-config") ?? "";
 const PROFILE_DIR = join(import.meta.dir, "lib/prosody");
 const USERS: Record<Workload, number> = { offline: 10, hibernation: 20, archive: 10 };
 const SECRET = "bench-secret";
@@ -180,7 +184,7 @@ async function measure(workload: Workload, system: System, run: number): Promise
       system !== "none" && system !== "cloud_notify" && BRIDGE_DIR !== undefined
         ? `  cloud_notifyd_component = "push.localhost"`
         : undefined,
-    extraGlobalConfig: `log = { warn = ${JSON.stringify(join(outDir, "prosody.log"))} }\n`,
+    extraGlobalConfig: `log = { warn = ${JSON.stringify(join(outDir, "prosody.log"))} }\n${PROSODY_CONFIG}\n`,
     extraConfig: `Component "app.localhost"\n  component_secret = "${APP_SECRET}"\n`,
   });
   let cg: CallgrindProsody | null = null;
