@@ -9,8 +9,8 @@ import { getChild, textOf } from "./xml.ts";
 export const NS_CARBONS = "urn:xmpp:carbons:2";
 export const NS_FORWARD = "urn:xmpp:forward:0";
 
-/** Children that make a message important (B21 + D7), as `xmlns name` pairs. */
-const IMPORTANT_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> = [
+/** End-to-end encryption markers that make a message important (B21 + D7), as `name xmlns` pairs; E1's payload names them too. */
+export const ENCRYPTION_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> = [
   ["encrypted", "eu.siacs.conversations.axolotl"],
   ["encrypted", "urn:xmpp:omemo:0"],
   ["encrypted", "urn:xmpp:omemo:1"],
@@ -18,6 +18,11 @@ const IMPORTANT_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> =
   ["x", "jabber:x:encrypted"],
   ["openpgp", "urn:xmpp:openpgp:0"],
   ["encryption", "urn:xmpp:eme:0"],
+];
+
+/** Children that make a message important (B21 + D7): the encryption markers and call proposals. */
+const IMPORTANT_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> = [
+  ...ENCRYPTION_MARKERS,
   ["propose", "urn:xmpp:jingle-message:0"],
   ["propose", "urn:xmpp:jingle-message:1"],
 ];

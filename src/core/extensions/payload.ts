@@ -6,7 +6,7 @@
  */
 import type { XmlNode } from "../types.ts";
 import { bareKey, parseJid, resourceOf } from "../jid.ts";
-import { unwrapCarbon } from "../importance.ts";
+import { ENCRYPTION_MARKERS, unwrapCarbon } from "../importance.ts";
 import { getChild, textOf } from "../xml.ts";
 
 export const NS_JMI_0 = "urn:xmpp:jingle-message:0";
@@ -19,17 +19,12 @@ export const ENCRYPTED_MESSAGE_TEXT = "You have received an encrypted message";
 /** Longest `message` preview in bytes of UTF-8 (mod_cloud_notify_encrypted's 255). */
 export const MAX_PREVIEW_BYTES = 255;
 
-/** End-to-end encryption markers (OMEMO of every version, legacy PGP, OX, EME): never copied, only named. */
-const E2E_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> = [
-  ["encrypted", "eu.siacs.conversations.axolotl"],
-  ["encrypted", "urn:xmpp:omemo:0"],
-  ["encrypted", "urn:xmpp:omemo:1"],
-  ["encrypted", "urn:xmpp:omemo:2"],
-  ["x", "jabber:x:encrypted"],
-  ["openpgp", "urn:xmpp:openpgp:0"],
-  ["signcrypt", "urn:xmpp:openpgp:0"],
-  ["encryption", "urn:xmpp:eme:0"],
-];
+/**
+ * End-to-end encryption markers (OMEMO of every version, legacy PGP, OX, EME): never copied, only
+ * named. The importance rule's list (core/importance.ts), plus OX's signcrypt, which names an
+ * encrypted message here but does not make one important (B21).
+ */
+const E2E_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> = [...ENCRYPTION_MARKERS, ["signcrypt", "urn:xmpp:openpgp:0"]];
 
 export type PayloadType = "chat" | "groupchat" | "call" | "subscribe";
 
