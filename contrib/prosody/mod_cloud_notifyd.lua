@@ -472,12 +472,17 @@ module:hook("smacks-hibernation-end", function(event)
 	emit("hibernation-ended", { user = session.username, session = session.id });
 end, 1);
 
--- usermanager.delete_user fires user-deleted on the global event bus (prosody.events), not on
+-- Account lifecycle: usermanager fires these on the global event bus (prosody.events), not on
 -- the host's, in 0.12 and 13 alike (mod_roster, mod_blocklist and mod_c2s use hook_global too).
-module:hook_global("user-deleted", function(event)
-	if event.host ~= module.host or not event.username then return; end
-	emit("user-deleted", { user = event.username });
-end, 1);
+-- user-deleted purges the user in the daemon; user-disabled (an admin, or
+-- mod_user_account_management's grace period before deletion) suspends the user's pushes and
+-- user-enabled resumes them. 0.12 never fires the last two.
+for _, name in ipairs({ "user-deleted", "user-disabled", "user-enabled" }) do
+	module:hook_global(name, function(event)
+		if event.host ~= module.host or not event.username then return; end
+		emit(name, { user = event.username });
+	end, 1);
+end
 
 -- Account disco ---------------------------------------------------------------------------
 
@@ -1050,20 +1055,6 @@ end
 module:hook("module-loaded", module_changed);
 module:hook("module-unloaded", module_changed);
 check_modules(false);
-
--- Account lifecycle (Prosody 13: core/usermanager.lua fires these on prosody.events) --------
--- user-disabled (an admin, or mod_user_account_management's grace period before deletion)
--- suspends the user's pushes in the daemon; user-enabled resumes them. 0.12 never fires them.
-
-module:hook_global("user-disabled", function(event)
-	if event.host ~= module.host or not event.username then return; end
-	emit("user-disabled", { user = event.username });
-end, 1);
-
-module:hook_global("user-enabled", function(event)
-	if event.host ~= module.host or not event.username then return; end
-	emit("user-enabled", { user = event.username });
-end, 1);
 
 -- cloud-notify-ping from any other module ---------------------------------------------------
 -- module:fire_event("cloud-notify-ping", { user = "alice", push_services = ... }): as with
