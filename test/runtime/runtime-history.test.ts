@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { type Element, parse } from "ltx";
 
 import { DEFAULT_CORE_CONFIG, initState } from "../../src/core/state.ts";
-import type { Registration } from "../../src/core/types.ts";
 import { createNullLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
 import { createRuntime, type Runtime } from "../../src/runtime/runtime.ts";
 import { openStore } from "../../src/store/db.ts";
 import type { Store } from "../../src/store/types.ts";
+import { registration } from "../core/harness.ts";
 
 const HOST = "example.com";
 const APP = "push.app.example";
@@ -25,29 +25,10 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-function registration(user: string, node: string): Registration {
-  return {
-    user,
-    identifier: `${APP}<${node}`,
-    jid: APP,
-    node,
-    includePayload: false,
-    publishOptions: null,
-    clientId: null,
-    resource: null,
-    language: null,
-    createdAt: 1,
-    updatedAt: 1,
-    errorCount: 0,
-    lastError: null,
-    lastErrorAt: null,
-  };
-}
-
 async function setup(): Promise<{ runtime: Runtime; store: Store; sent: Element[]; metrics: ReturnType<typeof createMetrics> }> {
   const dir = mkdtempSync(join(tmpdir(), "cnd-rt-history-"));
   const store = await openStore(`file:${join(dir, "t.db")}`);
-  await store.apply([{ op: "upsert", registration: registration("alice", "n1") }]);
+  await store.apply([{ op: "upsert", registration: registration("alice", APP, "n1", { createdAt: 1, updatedAt: 1 }) }]);
   const state = initState({ ...DEFAULT_CORE_CONFIG, host: HOST }, { idSeed: "ef".repeat(32) });
   const sent: Element[] = [];
   const metrics = createMetrics();
