@@ -94,12 +94,17 @@ export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
   /** When the current stream came online: publishes sent before it are re-sent after hello. */
   let onlineAt = 0;
 
-  function sendAck(): void {
+  /** The ack due now, its timer cleared: the epoch and seq, or null when everything processed is acknowledged. */
+  function ackDue(): { epoch: string; seq: number } | null {
     if (ackTimer !== null) clearTimeout(ackTimer);
     ackTimer = null;
-    if (epoch === null || processedSeq <= ackedSeq) return;
-    if (send(renderAck({ ...ctx, epoch, seq: processedSeq }))) {
-      ackedSeq = processedSeq;
+    return epoch === null || processedSeq <= ackedSeq ? null : { epoch, seq: processedSeq };
+  }
+
+  function sendAck(): void {
+    const due = ackDue();
+    if (due !== null && send(renderAck({ ...ctx, ...due }))) {
+      ackedSeq = due.seq;
       metrics.inc("cloud_notifyd_bridge_acks_total", { how: "own" });
     }
   }
@@ -304,13 +309,12 @@ export function createBridgePeer(opts: BridgePeerOptions): BridgePeer {
     receive,
     status: () => status,
     takeAck() {
-      if (epoch === null || helloId === null || processedSeq <= ackedSeq) return "";
-      if (ackTimer !== null) clearTimeout(ackTimer);
-      ackTimer = null;
-      ackedSeq = processedSeq;
+      const due = helloId === null ? null : ackDue();
+      if (due === null) return "";
+      ackedSeq = due.seq;
       metrics.inc("cloud_notifyd_bridge_acks_total", { how: "carried" });
       // Lost with the command if the stream breaks: offline() forgets it and the next hello acks again.
-      return ackText(epoch, processedSeq);
+      return ackText(due.epoch, due.seq);
     },
     stop() {
       sendAck();

@@ -10,7 +10,7 @@
  */
 import type { Publish, XmlNode } from "../core/types.ts";
 import { NS_BRIDGE, NS_CLIENT, NS_DATA, NS_PUBSUB, NS_PUSH, PUSH_SUMMARY_FORM_TYPE } from "./ns.ts";
-import { type BridgeCtx, parseStoredForm } from "./render.ts";
+import { ackElement, type BridgeCtx, parseStoredForm } from "./render.ts";
 import { escapeAttr as attrValue, escapeText, xmlOf } from "./xml-escape.ts";
 
 const FORM_HEAD = `<x xmlns="${NS_DATA}" type="form"><field type="hidden" var="FORM_TYPE"><value>${PUSH_SUMMARY_FORM_TYPE}</value></field>`;
@@ -40,9 +40,9 @@ function nodeText(node: XmlNode): string {
   return xmlOf(node);
 }
 
-/** The `<ack/>` of renderAck (render.ts) as text, carried first in a command message (docs/bridge-protocol.md §2). */
+/** render.ts's `<ack/>` as text, carried first in a command message (docs/bridge-protocol.md §2, D23). */
 export function ackText(epoch: string, seq: number): string {
-  return `<ack xmlns="${NS_BRIDGE}" epoch="${attrValue(epoch)}" seq="${seq}"/>`;
+  return xmlOf(ackElement(epoch, seq));
 }
 
 /** `ctx.ack`: an ackText to carry before the command ("" or absent: none). */

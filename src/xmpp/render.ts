@@ -121,10 +121,15 @@ export function renderHello(
   return iq;
 }
 
+/** The `<ack/>` of every event up to `seq` in `epoch`: alone in its message (renderAck) or first in a publish-as-host's (D23). */
+export function ackElement(epoch: string, seq: number): Element {
+  return new SafeElement("ack", { xmlns: NS_BRIDGE, epoch, seq: String(seq) });
+}
+
 /** Acknowledges every event up to `seq` in `epoch` (docs/bridge-protocol.md §2). */
 export function renderAck(ctx: BridgeCtx & { epoch: string; seq: number }): Element {
   const message = new SafeElement("message", { from: ctx.componentDomain, to: ctx.host });
-  message.c("ack", { xmlns: NS_BRIDGE, epoch: ctx.epoch, seq: String(ctx.seq) });
+  message.cnode(ackElement(ctx.epoch, ctx.seq));
   return message;
 }
 
