@@ -331,27 +331,39 @@ local function contacts_of(user, children)
 	return table.concat(list, " ");
 end
 
--- `level` (default 2): the levels above the children in the event stanza (<message><event>).
-local function emit(event_type, attrs, children, level)
+-- The event's own wrapper (<message><event epoch seq type>, bounded names) beside its attributes.
+local EVENT_WRAPPER_BYTES = 1024;
+
+-- `children`: stanzas to copy, or texts a caller already bounded (offline-pending's <pending>
+-- entries, whose copies sit one level deeper).
+local function emit(event_type, attrs, children)
 	if conflict and event_type ~= "publish-result" then return; end
 	if CONTACT_EVENTS[event_type] and attrs.user then attrs.contacts = contacts_of(attrs.user, children); end
 	-- One event must stay within the daemon's limits (stated at hello), or it would be refused:
-	-- full copies up to half the size limit, then markers (bounded), at most `limits.copies`.
+	-- full copies up to half the size limit, then markers, at most `limits.copies`, and never past
+	-- the size limit itself (a marker is bounded by shape, not by size: the rest is left out).
+	local attrs_part = attrs_text(attrs);
+	local room = limits.bytes - #attrs_part - EVENT_WRAPPER_BYTES;
 	local parts = {};
 	local budget = limits.bytes // 2;
 	for i, child in ipairs(children or {}) do
 		if i > limits.copies then break; end
 		local text;
-		if budget > 0 then
-			text = bounded_text(child, level);
-			budget = budget - #text;
-		else
+		if type(child) == "string" then
+			text = child;
+		elseif budget > 0 then
+			text = bounded_text(child);
+		end
+		if type(child) ~= "string" and (text == nil or #text > room) then
 			text = tostring(marker_of(copy_of(child)));
 		end
+		if #text > room then break; end
+		room = room - #text;
+		budget = budget - #text;
 		parts[#parts + 1] = text;
 	end
 	last_seq = last_seq + 1;
-	buffer[last_seq] = { type = event_type, attrs = attrs_text(attrs), payload = table.concat(parts), publish = attrs.publish };
+	buffer[last_seq] = { type = event_type, attrs = attrs_part, payload = table.concat(parts), publish = attrs.publish };
 	trim_buffer();
 	if is_ready() then send_event(last_seq); else request_hello(); end
 end
@@ -829,19 +841,21 @@ local state_store = module:open_store("cloud_notifyd_state");
 local function save_buffer()
 	if saved then return; end
 	saved = true;
-	state_store:set(nil, { running = false });
 	local items = {};
 	for seq = first_seq, last_seq do
 		local event = buffer[seq];
 		if event then items[#items + 1] = event; end
 	end
-	if #items == 0 then return; end
-	local ok, err = buffer_store:set(nil, { version = 2, events = items });
-	if ok then
+	if #items > 0 then
+		local ok, err = buffer_store:set(nil, { version = 2, events = items });
+		if not ok then
+			-- Still marked running: the next start recovers the pushes from offline storage (D21).
+			log_line("error", "Cannot save %d unacknowledged events: %s", #items, tostring(err));
+			return;
+		end
 		log_line("info", "Saved %d unacknowledged events for the daemon", #items);
-	else
-		log_line("error", "Cannot save %d unacknowledged events: %s", #items, tostring(err));
 	end
+	state_store:set(nil, { running = false });
 end
 
 -- A saved event ({ type, attrs, payload } texts); anything else is not ours and is skipped.
@@ -933,11 +947,11 @@ local function recover_offline()
 	end
 	-- users() returns a generic-for iterator and its state (datamanager's lfs.dir iterator needs it)
 	local users, users_state, control = offline_store:users();
-	local started, reported, batch = time_now(), 0, {};
+	local started, reported, batch, batch_bytes = time_now(), 0, {}, 0;
 	local function flush()
 		if #batch == 0 then return; end
 		emit("offline-pending", {}, batch);
-		batch = {};
+		batch, batch_bytes = {}, 0;
 	end
 	-- Each user's offline list is read whole (about 0.3 ms with internal storage): a few hundred
 	-- per timer tick keep the server answering its clients while a large host is scanned.
@@ -960,13 +974,17 @@ local function recover_offline()
 				end
 			end
 			if count > 0 then
-				local pending = st.stanza("pending", {
-					xmlns = NS, user = user,
-					count = string.format("%d", count),
-					latest = string.format("%d", math.floor((tonumber(when) or 0) * 1000)),
-				});
-				if type(stanza) == "table" and stanza.name then pending:add_child(copy_of(stanza)); end
-				batch[#batch + 1] = pending;
+				-- Only the copy inside is shrunk (bounded_text, three levels down), never the entry's
+				-- own attributes; an event holds at most PENDING_PER_EVENT entries and half the
+				-- daemon's size limit, so every entry reaches the daemon whole.
+				local head = "<pending xmlns='" .. NS .. "' user='" .. xml_escape(user)
+					.. string.format("' count='%d' latest='%d'>", count, math.floor((tonumber(when) or 0) * 1000));
+				local copy = (type(stanza) == "table" and stanza.name) and bounded_text(stanza, 3) or "";
+				if #copy > limits.bytes // 4 then copy = tostring(marker_of(copy_of(stanza))); end
+				local entry = head .. copy .. "</pending>";
+				if #batch > 0 and batch_bytes + #entry > limits.bytes // 2 then flush(); end
+				batch[#batch + 1] = entry;
+				batch_bytes = batch_bytes + #entry;
 				reported = reported + 1;
 				if #batch >= PENDING_PER_EVENT then flush(); end
 			end

@@ -75,11 +75,7 @@ describeProsody("bridge limits, quarantine and unclean-stop recovery", (version)
       version,
       componentSecret: SECRET,
       bridge: true,
-      users: [
-        ["sender", PW],
-        ["alice", PW],
-        ["bob", PW],
-      ],
+      users: [["sender", PW], ["alice", PW], ["bob", PW], ...Array.from({ length: 10 }, (_, i): [string, string] => [`r${i}`, PW])],
     });
   }, 60000);
 
@@ -143,6 +139,26 @@ describeProsody("bridge limits, quarantine and unclean-stop recovery", (version)
     ack(c, p, h.attrs.epoch as string, Number(last.attrs.seq));
   });
 
+  test("D22 a copy bigger than the daemon's stated size limit comes as a marker, and the event fits the limit", async () => {
+    const s = (sender ?? (await connectSender())) as TestClient;
+    const h = await hello(daemon as TestComponent, p, { depth: 64, bytes: 65_536, copies: 1000 }); // the smallest limit a daemon can state
+    // A copy just under the bridge's 64 KiB copy cap: whole, it and the event around it would pass the limit.
+    s.command({ cmd: "message", to: "alice@localhost", body: "y".repeat(65_300), id: "too-big" });
+    const wrapper = await (daemon as TestComponent).waitFor(
+      (el) => eventOf(el)?.getChild("message")?.attrs.id === "too-big",
+      8000,
+      "the offline event of the big message",
+    );
+    const ev = eventOf(wrapper) as Element;
+    expect(ev.attrs.type).toBe("offline");
+    expect(Buffer.byteLength(wrapper.toString())).toBeLessThanOrEqual(65_536);
+    const copy = ev.getChild("message");
+    expect(copy?.attrs.id).toBe("too-big");
+    expect(copy?.getChildText("body")).toBe("…"); // a marker: the body is shortened, the stanza still classifies
+    ack(daemon as TestComponent, p, h.attrs.epoch as string, Number(ev.attrs.seq));
+    await hello(daemon as TestComponent, p); // back to the defaults for the next tests
+  });
+
   test("D21 after kill -9 of Prosody the bridge reports unclean and every user with offline messages, with the newest one", async () => {
     const s = sender as TestClient;
     s.command({ cmd: "message", to: "alice@localhost", body: "first", id: "a1" });
@@ -182,5 +198,44 @@ describeProsody("bridge limits, quarantine and unclean-stop recovery", (version)
     const h = await hello(daemon, p);
     expect(h.attrs.unclean).toBeUndefined();
     await expect(nextEvent(daemon, "offline-pending", 1500)).rejects.toThrow("timed out");
+  }, 60000);
+
+  test("D21 D22 recovered entries beyond half the size limit are spread over events: each keeps its user, count and latest, no event passes the limit", async () => {
+    await daemon?.close();
+    const s = await connectSender();
+    const users = Array.from({ length: 10 }, (_, i) => `r${i}`);
+    const big = "x".repeat(60_000); // copied whole (under 64 KiB); ten of them are more than half of the 1 MiB limit
+    for (const user of users) s.command({ cmd: "message", to: `${user}@localhost`, body: big, id: `big-${user}` });
+    const reply = await s.iq(`<iq type='get' id='ping2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`, "ping2");
+    expect(reply.type).toBe("result");
+    await Bun.sleep(500);
+    // No daemon while the messages arrive: their offline events wait in the buffer and die with the kill.
+    process.kill(Number(readFileSync(join(p.dir, "prosody.pid"), "utf8").trim()), "SIGKILL");
+    await sender?.quit().catch(() => {});
+    await p.restart();
+
+    daemon = await connectComponent({ port: p.componentPort, domain: p.componentDomain, secret: SECRET });
+    const h = await hello(daemon, p);
+    expect(h.attrs.unclean).toBe("true");
+    const byUser = new Map<string, Element>();
+    const sizes: number[] = [];
+    while (users.some((u) => !byUser.has(u))) {
+      const ev = await nextEvent(daemon, "offline-pending");
+      sizes.push(Buffer.byteLength(ev.parent?.toString() ?? ev.toString()));
+      for (const entry of ev.getChildren("pending", NS)) {
+        expect(entry.attrs.user).toBeDefined(); // a marker of the entry would have lost it
+        byUser.set(String(entry.attrs.user), entry);
+      }
+      ack(daemon, p, h.attrs.epoch as string, Number(ev.attrs.seq));
+    }
+    expect(sizes.length).toBeGreaterThanOrEqual(2);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(1024 * 1024);
+    for (const user of users) {
+      const entry = byUser.get(user) as Element;
+      expect(Number(entry.attrs.count)).toBe(1);
+      expect(Number(entry.attrs.latest)).toBeGreaterThan(0);
+      expect(entry.getChild("message")?.attrs.id).toBe(`big-${user}`);
+      expect(entry.getChild("message")?.getChildText("body")).toBe(big);
+    }
   }, 60000);
 });
