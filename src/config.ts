@@ -468,6 +468,11 @@ function snakeCase(field: string): string {
   return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
+/** `pushMaxErrors` → `push_max_errors`: the TOML key of a Config field, camelCase's inverse (`hostOptions` → `hosts_options`). */
+export function tomlKey(field: string): string {
+  return field === "hostOptions" ? "hosts_options" : snakeCase(field);
+}
+
 function isKey(key: string): key is Key {
   return Object.hasOwn(KEYS, key);
 }

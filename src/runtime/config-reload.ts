@@ -6,7 +6,7 @@
  * value is kept. Pure: daemon.ts and main.ts carry the plan out.
  * @module
  */
-import type { Config, LogLevel } from "../config.ts";
+import { type Config, type LogLevel, tomlKey } from "../config.ts";
 
 export interface ReloadPlan {
   /** The new level, or null when unchanged. */
@@ -25,7 +25,7 @@ export function planReload(current: Readonly<Config>, next: Readonly<Config>): R
   const needRestart: string[] = [];
   for (const field of Object.keys(next) as Array<keyof Config>) {
     if (APPLIED.has(field)) continue;
-    if (JSON.stringify(current[field]) !== JSON.stringify(next[field])) needRestart.push(snakeCase(field));
+    if (JSON.stringify(current[field]) !== JSON.stringify(next[field])) needRestart.push(tomlKey(field));
   }
   return {
     logLevel: next.logLevel === current.logLevel ? null : next.logLevel,
@@ -33,9 +33,4 @@ export function planReload(current: Readonly<Config>, next: Readonly<Config>): R
     adminTokenChanged: next.adminToken !== current.adminToken,
     needRestart,
   };
-}
-
-/** `pushMaxErrors` → `push_max_errors`. */
-function snakeCase(field: string): string {
-  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }

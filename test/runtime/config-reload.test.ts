@@ -31,3 +31,9 @@ test("log level, component secret and admin token apply; any other change is nam
     needRestart: ["push_max_errors", "push_retry_delays"],
   });
 });
+
+test("a change of per-host options is named by its TOML key, hosts_options", () => {
+  const before = { ...config({}) };
+  const after = { ...before, hostOptions: { "b.example": { pushMaxErrors: 3 } } } as Readonly<Config>;
+  expect(planReload(before, after).needRestart).toEqual(["hosts_options"]);
+});
