@@ -24,6 +24,7 @@
  * @module
  */
 import type { Action, Event, Identifier, Publish, StoreOp } from "../core/types.ts";
+import { hostOf } from "../core/host-config.ts";
 import { shortNode } from "../http/short-node.ts";
 import type { Logger } from "../log.ts";
 
@@ -32,7 +33,7 @@ type RemovedAction = Extract<Action, { type: "removed" }>;
 
 export interface PushLogOptions {
   log: Logger;
-  /** The XMPP host the users belong to. */
+  /** The first configured host: the host of a user given without one. */
   host: string;
 }
 
@@ -66,7 +67,8 @@ export function createPushLog(opts: PushLogOptions): PushLog {
   const debugOn = (): boolean => log.enabled?.("debug") ?? true;
 
   function base(user: string, identifier: Identifier): Record<string, string> {
-    return { user, host, registration: shortRegistration(identifier) };
+    // A user is `local@host` (several VirtualHosts, issue 13); a bare local part is the first host's.
+    return { user, host: hostOf(user) || host, registration: shortRegistration(identifier) };
   }
 
   /** The registration's consecutive error count after this failure, as the core recorded it (B41). */

@@ -128,3 +128,9 @@ describe("push log", () => {
     expect(pushLog.debugOn()).toBe(false);
   });
 });
+
+test("a user of another host is logged with that host, not the first one", () => {
+  const { lines, pushLog } = setup("info");
+  pushLog.removed({ type: "removed", at: 1, user: "alice@b.example", identifier: IDENT, reason: "evicted", detail: null });
+  expect(lines[0]).toContain("user=alice@b.example host=b.example registration=");
+});
