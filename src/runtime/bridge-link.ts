@@ -32,8 +32,6 @@ export interface BridgeLink {
   receive(el: Element, refused?: string): void;
   /** Ready when every host's bridge is; else the first host that is not, and why. */
   status(): BridgeStatus;
-  /** Each host's own status. */
-  hosts(): Array<{ host: string; status: BridgeStatus }>;
   /** The pending `<ack/>` text for `host`'s bridge, to carry in a command to it ("" when none; bridge-peer.ts). */
   takeAck(host: string): string;
   stop(): void;
@@ -97,7 +95,6 @@ export function createBridgeLink(opts: BridgeLinkOptions): BridgeLink {
       }
       return fallback.status();
     },
-    hosts: () => all.map((peer) => ({ host: peer.host, status: peer.status() })),
     takeAck: (host) => peers.get(host.toLowerCase())?.takeAck() ?? "",
     stop() {
       for (const peer of all) peer.stop();

@@ -6,7 +6,8 @@
  * @module
  */
 import type { AdminAnswer } from "../core/types.ts";
-import type { DeviceView, HistoryRow, RemovalRow, SessionView, UsersPage, UsersQuery, UserView } from "../http/deps.ts";
+import { resourceOf } from "../core/jid.ts";
+import type { DeviceView, HistoryRow, RemovalRow, SessionView, UserView } from "../http/deps.ts";
 import type { Store } from "../store/types.ts";
 
 export interface UserViewSources {
@@ -66,35 +67,4 @@ function deviceExtensions(r: import("../core/types.ts").Registration, daemonWide
     if (name === "encrypt" ? r.encryption != null : name === "filters" ? r.filters != null : true) out.push(name);
   }
   return out;
-}
-
-/**
- * Users with a registration whose local part starts with `prefix`, ascending, after `after`.
- * The store lists users strictly after a cursor, so the prefix itself is looked up on its own.
- */
-export async function listUsersPage(store: Store, q: UsersQuery): Promise<UsersPage> {
-  const { prefix, limit } = q;
-  const found: string[] = [];
-  let cursor = q.after;
-  if (cursor !== undefined && !cursor.startsWith(prefix)) {
-    if (cursor > prefix) return { users: [], next: null }; // past every match
-    cursor = undefined;
-  }
-  if (cursor === undefined && prefix !== "") {
-    if ((await store.listByUser(prefix)).length > 0) found.push(prefix);
-    cursor = prefix;
-  }
-  const batch = await store.listUsers(cursor === undefined ? { limit: limit + 1 } : { limit: limit + 1, after: cursor });
-  for (const user of batch) {
-    if (!user.startsWith(prefix)) break; // matches are contiguous in ascending order
-    found.push(user);
-  }
-  if (found.length <= limit) return { users: found, next: null };
-  const users = found.slice(0, limit);
-  return { users, next: users[users.length - 1] ?? null };
-}
-
-function resourceOf(fullJid: string): string | null {
-  const slash = fullJid.indexOf("/");
-  return slash < 0 ? null : fullJid.slice(slash + 1);
 }

@@ -15,9 +15,6 @@
  */
 import { Element } from "ltx";
 
-/** A character that is not allowed anywhere in an XML 1.0 document (`u`: a valid surrogate pair never matches). */
-const INVALID = /[\0-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]/u;
-
 // The `*_NEEDS` tests run on every value: without the `u` flag (measured ~1.7× faster in Bun), so
 // they also match a valid surrogate pair (an emoji); the `u`-flag replace then leaves the pair as it is.
 const ATTR_NEEDS = /[\0-\x1f"&'<>\ufffe\uffff\ud800-\udfff]/;
@@ -51,16 +48,6 @@ export function escapeAttr(value: string): string {
 /** Character data (element text), escaped. */
 export function escapeText(text: string): string {
   return TEXT_NEEDS.test(text) ? text.replace(TEXT_ESCAPE, entity) : text;
-}
-
-/** Whether `s` holds a character XML 1.0 cannot carry (it would be written as U+FFFD). */
-export function hasInvalidXmlChar(s: string): boolean {
-  return INVALID.test(s);
-}
-
-/** `s` as it reads back after a round trip through XML: each character XML cannot carry becomes U+FFFD. */
-export function xmlSafe(s: string): string {
-  return INVALID.test(s) ? s.replace(new RegExp(INVALID.source, "gu"), REPLACEMENT) : s;
 }
 
 /** The structural shape shared by ltx `Element` and the core's `XmlNode`. */
