@@ -25,7 +25,7 @@
  */
 import type { Element } from "ltx";
 
-import { parseJid } from "../core/jid.ts";
+import { localPartProblem, parseJid } from "../core/jid.ts";
 import type { Event, SessionRef, StanzaCopy } from "../core/types.ts";
 import { localName, readStanzaError } from "./errors.ts";
 import { BRIDGE_VERSION, NS_BRIDGE, NS_CLIENT, NS_COMPONENT, NS_DISCO_INFO, NS_PUSH } from "./ns.ts";
@@ -396,10 +396,9 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
   if (type === "publish-result") return parsePublishEvent(ev, epoch, seq, what, ctx.now);
   if (type === "offline-pending") return parseOfflinePending(ev, epoch, seq, what, ctx);
   if (user === null) return invalid(null, `Cannot read ${what}: no user`);
-  if (parseJid(`${user}@${ctx.host}`)?.local !== user) return invalid(null, `Cannot read ${what}: bad user`);
-  const local = user;
-  const key = bareUser(local, ctx.host);
-  if (type === "ping") return parsePingEvent(ev, epoch, seq, bareUser(local, ctx.host), ctx.now);
+  if (localPartProblem(user) !== null) return invalid(null, `Cannot read ${what}: bad user`);
+  const key = bareUser(user, ctx.host);
+  if (type === "ping") return parsePingEvent(ev, epoch, seq, key, ctx.now);
 
   const copies: StanzaCopy[] = [];
   const contacts = contactsOf(ev.attrs); // E3.1
@@ -451,7 +450,7 @@ function parseEvent(ev: Element, ctx: ParseCtx): Inbound {
       if (sessionId === "") return invalid(null, noSession);
       const full = attr(ev.attrs, "full");
       if (full === null) return invalid(null, `Cannot read ${what}: no full`);
-      const problem = checkFullJid(full, local, ctx.host);
+      const problem = checkFullJid(full, user, ctx.host);
       if (problem !== null) return invalid(null, `Cannot read ${what}: ${problem}`);
       return ok({ type, now, session: { user: key, sessionId, fullJid: full, clientId: attr(ev.attrs, "client-id") } });
     }
@@ -531,7 +530,7 @@ function parseOfflinePending(ev: Element, epoch: string, seq: number, what: stri
       return invalid(null, `Cannot read ${what}: unexpected child <${localName(String(pending.name))}>`);
     }
     const user = attr(pending.attrs, "user");
-    if (user === null || parseJid(`${user}@${ctx.host}`)?.local !== user) return invalid(null, `Cannot read ${what}: bad user`);
+    if (user === null || localPartProblem(user) !== null) return invalid(null, `Cannot read ${what}: bad user`);
     const count = parseCount(attr(pending.attrs, "count") ?? "", 1);
     const latestAt = parseCount(attr(pending.attrs, "latest") ?? "", 0);
     if (count === null || latestAt === null) return invalid(null, `Cannot read ${what}: bad count or latest`);
