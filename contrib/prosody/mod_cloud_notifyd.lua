@@ -120,10 +120,6 @@ local function request_hello()
 	module:send(st.message({ from = host, to = component }):tag("hello-request", { xmlns = NS }):up());
 end
 
-local function send_to_component(stanza)
-	module:send(stanza);
-end
-
 -- The first child element named `name`, whatever its namespace.
 local function child_named(element, name)
 	for _, child in ipairs(element.tags) do
@@ -171,9 +167,11 @@ local function short(value)
 	if #value <= 3071 then return value; end
 	return "sha1-" .. sha1(value, true);
 end
+-- Reads `stanza` only (no clone needed); its namespace is made explicit as copy_of does.
 local function marker_of(stanza)
 	local attrs = {};
 	for _, name in ipairs(MARKER_ATTRS) do attrs[name] = short(stanza.attr[name]); end
+	attrs.xmlns = attrs.xmlns or NS_CLIENT;
 	local marker = st.stanza(stanza.name, attrs);
 	for i, child in ipairs(stanza.tags) do
 		if i > 64 then break; end
@@ -290,17 +288,8 @@ end
 local NS_FILTER_UNKNOWN = "tigase:push:filter:ignore-unknown:0";
 local CONTACT_EVENTS = { offline = true, archived = true, ["groupchat-bare"] = true,
 	["stanza-queued"] = true, ["hibernation-started"] = true, ["ack-delayed"] = true };
-local contact_features, contacts_wanted = nil, false;
-
-local function wants_contacts()
-	if contact_features ~= announced_features then
-		contact_features, contacts_wanted = announced_features, false;
-		for _, var in ipairs(announced_features) do
-			if var == NS_FILTER_UNKNOWN then contacts_wanted = true; end
-		end
-	end
-	return contacts_wanted;
-end
+-- Set at every hello: whether the daemon announced the ignore-unknown filter.
+local contacts_wanted = false;
 
 -- The bare sender of a message copy: a received carbon's inner message's, else its own.
 local function sender_of(stanza)
@@ -316,7 +305,7 @@ end
 -- Space-separated bare JIDs of the message senders that are in `user`'s roster with a from/both
 -- subscription; nil (unknown) when the daemon does not filter by it or a roster could not be read.
 local function contacts_of(user, children)
-	if not wants_contacts() then return nil; end
+	if not contacts_wanted then return nil; end
 	local own = user .. "@" .. host;
 	local seen, list = {}, {};
 	for _, child in ipairs(children or {}) do
@@ -355,7 +344,7 @@ local function emit(event_type, attrs, children)
 			text = bounded_text(child);
 		end
 		if type(child) ~= "string" and (text == nil or #text > room) then
-			text = tostring(marker_of(copy_of(child)));
+			text = tostring(marker_of(child));
 		end
 		if #text > room then break; end
 		room = room - #text;
@@ -611,7 +600,7 @@ local function forward_client_iq(event)
 	end, function()
 		answer(st.error_reply(stanza, "wait", "remote-server-timeout", "Push service did not answer"));
 	end);
-	send_to_component(request);
+	module:send(request);
 	return true;
 end
 
@@ -654,8 +643,10 @@ module:hook("iq-get/host/" .. NS .. ":hello", function(event)
 		return true;
 	end
 	local features = {};
+	contacts_wanted = false;
 	for feature in hello:childtags("feature") do
 		if feature.attr.var then features[#features + 1] = feature.attr.var; end
+		if feature.attr.var == NS_FILTER_UNKNOWN then contacts_wanted = true; end
 	end
 	announced_features = features;
 	local stated = hello:get_child("limits");
@@ -980,7 +971,7 @@ local function recover_offline()
 				local head = "<pending xmlns='" .. NS .. "' user='" .. xml_escape(user)
 					.. string.format("' count='%d' latest='%d'>", count, math.floor((tonumber(when) or 0) * 1000));
 				local copy = (type(stanza) == "table" and stanza.name) and bounded_text(stanza, 3) or "";
-				if #copy > limits.bytes // 4 then copy = tostring(marker_of(copy_of(stanza))); end
+				if #copy > limits.bytes // 4 then copy = tostring(marker_of(stanza)); end
 				local entry = head .. copy .. "</pending>";
 				if #batch > 0 and batch_bytes + #entry > limits.bytes // 2 then flush(); end
 				batch[#batch + 1] = entry;
@@ -1024,7 +1015,8 @@ end
 
 local modulemanager = require "core.modulemanager";
 local COMPANIONS = { "smacks", "mam", "carbons", "offline" };
-local WATCHED = { cloud_notify = true, smacks = true, mam = true, carbons = true, offline = true };
+local WATCHED = { cloud_notify = true };
+for _, name in ipairs(COMPANIONS) do WATCHED[name] = true; end
 local last_report = nil;
 
 local function loaded_here(name)
@@ -1034,7 +1026,7 @@ end
 local function module_report()
 	local children = {};
 	for _, name in ipairs(COMPANIONS) do
-		children[#children + 1] = st.stanza("module", { xmlns = NS, name = name, loaded = loaded_here(name) and "true" or "false" });
+		children[#children + 1] = st.stanza("module", { xmlns = NS, name = name, loaded = tostring(loaded_here(name)) });
 	end
 	return children;
 end
