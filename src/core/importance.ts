@@ -20,11 +20,15 @@ export const ENCRYPTION_MARKERS: ReadonlyArray<readonly [name: string, xmlns: st
   ["encryption", "urn:xmpp:eme:0"],
 ];
 
+/** XEP-0353 Jingle Message Initiation, both versions in use. */
+export const NS_JMI_0 = "urn:xmpp:jingle-message:0";
+export const NS_JMI_1 = "urn:xmpp:jingle-message:1";
+
 /** Children that make a message important (B21 + D7): the encryption markers and call proposals. */
 const IMPORTANT_MARKERS: ReadonlyArray<readonly [name: string, xmlns: string]> = [
   ...ENCRYPTION_MARKERS,
-  ["propose", "urn:xmpp:jingle-message:0"],
-  ["propose", "urn:xmpp:jingle-message:1"],
+  ["propose", NS_JMI_0],
+  ["propose", NS_JMI_1],
 ];
 
 /** A carbon unwrapped (B19): the inner message and whether the wrapper was `sent`. */
@@ -59,12 +63,14 @@ export function hasImportantMarker(message: XmlNode): boolean {
   return false;
 }
 
+/** The JMI `<propose>` of a message (jingle-message :0 or :1), if any. */
+export function proposeOf(message: XmlNode): XmlNode | undefined {
+  return getChild(message, "propose", NS_JMI_0) ?? getChild(message, "propose", NS_JMI_1);
+}
+
 /** True iff the message proposes a call (XEP-0353, jingle-message:0 and :1). Used by B36. */
 export function isCallPropose(stanza: XmlNode): boolean {
-  return (
-    getChild(stanza, "propose", "urn:xmpp:jingle-message:0") !== undefined ||
-    getChild(stanza, "propose", "urn:xmpp:jingle-message:1") !== undefined
-  );
+  return proposeOf(stanza) !== undefined;
 }
 
 /** B18–B23 with D7: whether a stanza deserves an important push. */

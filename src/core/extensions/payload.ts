@@ -6,11 +6,9 @@
  */
 import type { XmlNode } from "../types.ts";
 import { bareKey, parseJid, resourceOf } from "../jid.ts";
-import { ENCRYPTION_MARKERS, unwrapCarbon } from "../importance.ts";
+import { ENCRYPTION_MARKERS, NS_JMI_0, NS_JMI_1, proposeOf, unwrapCarbon } from "../importance.ts";
 import { getChild, textOf } from "../xml.ts";
 
-export const NS_JMI_0 = "urn:xmpp:jingle-message:0";
-export const NS_JMI_1 = "urn:xmpp:jingle-message:1";
 const NS_RTP = "urn:xmpp:jingle:apps:rtp:1";
 
 /** E1.6: what `message` says for a message that is itself end-to-end encrypted. */
@@ -46,11 +44,6 @@ export function isEndToEndEncrypted(message: XmlNode): boolean {
     for (const [name, xmlns] of E2E_MARKERS) if (child.name === name && (child.attrs.xmlns ?? message.attrs.xmlns) === xmlns) return true;
   }
   return false;
-}
-
-/** The JMI `<propose>` of a message (jingle-message :0 or :1), if any. */
-export function proposeOf(message: XmlNode): XmlNode | undefined {
-  return getChild(message, "propose", NS_JMI_0) ?? getChild(message, "propose", NS_JMI_1);
 }
 
 /** Whether a stanza is a call proposal that an encrypted push turns into `type='voip'`. */
