@@ -56,7 +56,6 @@ export function pushTo(
     summarised.important = result.draft.important;
     omitSummary = result.draft.omitSummary === true;
   }
-  const built = summarised;
   const id = nextPublishId(state);
   const deadline = push.now + config.publishTimeoutMs;
   if (state.pending.size >= config.maxPendingPublishes) expireOldest(state, push.now, actions);
@@ -66,9 +65,9 @@ export function pushTo(
     identifier: reg.identifier,
     to: reg.jid,
     node: reg.node,
-    summary: built.summary,
+    summary: summarised.summary,
     publishOptions: reg.publishOptions,
-    important: built.important,
+    important: summarised.important,
     trigger: push.trigger,
     payload,
     deadline,
@@ -77,7 +76,7 @@ export function pushTo(
   supersedeRetry(state, u, entry, push.now, actions); // D19: this push replaces a waiting retry
   track(state, u, entry, publish, push.now, 1, 0, actions);
   actions.push(pushCounted(push.trigger, "sent"));
-  return built.important;
+  return summarised.important;
 }
 
 const NO_PAYLOAD: XmlNode[] = [];

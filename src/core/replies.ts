@@ -75,32 +75,33 @@ export function publishError(state: CoreState, event: E<"publish-error">, action
     return;
   }
   const errorCount = entry.reg.errorCount + 1;
-  const counted = verdict === "record" ? undefined : { count: errorCount, max: configFor(state.config, pending.user).pushMaxErrors };
+  const maxErrors = configFor(state.config, pending.user).pushMaxErrors;
+  const counted = verdict === "record" ? undefined : { count: errorCount, max: maxErrors };
   recordOutcome(pending, event.publishId, event.now, "error", { error, latencyMs: event.now - pending.sentAt, errors: counted }, actions);
   if (verdict === "record") return; // B42, D13: recorded, never counted
+  const failure = { errorCount, error, now: event.now };
   if (verdict === "remove") {
-    removeAtOnce(u, entry, { errorCount, error, now: event.now }, actions); // D20
+    removeForErrors(u, entry, failure, "rejected", `app service answered ${error}`, actions); // D20: now, not after pushMaxErrors
     return;
   }
-  if (errorCount < configFor(state.config, pending.user).pushMaxErrors) {
+  if (errorCount < maxErrors) {
     setErrors(u, entry, { errorCount, lastError: error, lastErrorAt: event.now }, actions); // B41, D13
     return;
   }
-  const identifier = entry.reg.identifier;
-  entry.reg = { ...entry.reg, errorCount, lastError: error, lastErrorAt: event.now };
-  removeRegistration(
-    u,
-    identifier,
-    { reason: "max-errors", now: event.now, detail: `${errorCount} consecutive errors, last ${error}` },
-    actions,
-  );
-  actions.push({ type: "store", ops: [{ op: "delete", user: u.user, identifiers: [identifier] }] });
+  removeForErrors(u, entry, failure, "max-errors", `${errorCount} consecutive errors, last ${error}`, actions); // B41
 }
 
-/** D20: the app service says the registration is dead (e.g. p2's item-not-found): removed now, not after `pushMaxErrors`. */
-function removeAtOnce(u: UserState, entry: RegEntry, failure: { errorCount: number; error: string; now: number }, actions: Action[]): void {
+/** The registration goes for its errors (B41 at pushMaxErrors, D20 when the app service says it is dead), its last error kept. */
+function removeForErrors(
+  u: UserState,
+  entry: RegEntry,
+  failure: { errorCount: number; error: string; now: number },
+  reason: "max-errors" | "rejected",
+  detail: string,
+  actions: Action[],
+): void {
   const identifier = entry.reg.identifier;
   entry.reg = { ...entry.reg, errorCount: failure.errorCount, lastError: failure.error, lastErrorAt: failure.now };
-  removeRegistration(u, identifier, { reason: "rejected", now: failure.now, detail: `app service answered ${failure.error}` }, actions);
+  removeRegistration(u, identifier, { reason, now: failure.now, detail }, actions);
   actions.push({ type: "store", ops: [{ op: "delete", user: u.user, identifiers: [identifier] }] });
 }

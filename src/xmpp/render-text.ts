@@ -8,7 +8,7 @@
  * bad row can never break the stream; a row stored with raw TAB/CR comes out escaped).
  * @module
  */
-import type { Publish, XmlNode } from "../core/types.ts";
+import type { Publish } from "../core/types.ts";
 import { NS_BRIDGE, NS_CLIENT, NS_DATA, NS_PUBSUB, NS_PUSH, PUSH_SUMMARY_FORM_TYPE } from "./ns.ts";
 import { ackElement, type BridgeCtx, parseStoredForm } from "./render.ts";
 import { escapeAttr as attrValue, escapeText, xmlOf } from "./xml-escape.ts";
@@ -36,10 +36,6 @@ function field(type: string, name: string, value: string | null): string {
   return `<field type="${type}" var="${name}"><value>${escapeText(value)}</value></field>`;
 }
 
-function nodeText(node: XmlNode): string {
-  return xmlOf(node);
-}
-
 /** render.ts's `<ack/>` as text, carried first in a command message (docs/bridge-protocol.md §2, D23). */
 export function ackText(epoch: string, seq: number): string {
   return xmlOf(ackElement(epoch, seq));
@@ -65,7 +61,7 @@ export function publishAsHostText(p: Publish, ctx: BridgeCtx & { commandId: stri
         field("jid-single", "last-message-sender", s.lastMessageSender) +
         field("text-single", "last-message-body", s.lastMessageBody) +
         "</x>") +
-    `${p.payload.map(nodeText).join("")}</notification></item></publish>${options}</pubsub></iq>` +
+    `${p.payload.map(xmlOf).join("")}</notification></item></publish>${options}</pubsub></iq>` +
     `</publish-as-host></message>`
   );
 }
