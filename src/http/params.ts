@@ -7,7 +7,6 @@ import { localPartProblem } from "../core/jid.ts";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export { MAX_LOCALPART_BYTES } from "../core/jid.ts";
 export const MAX_IDENTIFIER_BYTES = 4096;
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;

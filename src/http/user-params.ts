@@ -2,24 +2,17 @@
  * Validation of the user list's query (`GET /api/v1/users?prefix=&host=&after=&limit=`), pure.
  * @module
  */
-import { MAX_LOCALPART_BYTES, parseLimit, parseOptionalHost, parseUser, type Parsed } from "./params.ts";
+import { localPartProblem } from "../core/jid.ts";
+import { parseLimit, parseOptionalHost, parseUser, type Parsed } from "./params.ts";
 import type { UsersQuery } from "./deps.ts";
 
 export const DEFAULT_USERS_LIMIT = 50;
 
-const FORBIDDEN = /["&'/:<>@\s\p{Cc}]/u;
-const encoder = new TextEncoder();
-
-/** A local-part fragment: empty is allowed; normalised like a user (NFKC, lower case). */
+/** A local-part fragment: empty is allowed, else the one local-part rule (core/jid.ts); normalised like a user (NFKC, lower case). */
 function parseFragment(name: string, raw: string | undefined): Parsed<string> {
   const value = (raw ?? "").normalize("NFKC").toLowerCase();
-  if (encoder.encode(value).length > MAX_LOCALPART_BYTES) {
-    return { ok: false, error: `Cannot use ${name}: longer than ${MAX_LOCALPART_BYTES} bytes` };
-  }
-  if (FORBIDDEN.test(value)) {
-    return { ok: false, error: `Cannot use ${name}: contains a forbidden character ("&'/:<>@, whitespace or control)` };
-  }
-  return { ok: true, value };
+  const problem = value === "" ? null : localPartProblem(value);
+  return problem === null ? { ok: true, value } : { ok: false, error: `Cannot use ${name}: ${problem}` };
 }
 
 /**
