@@ -96,7 +96,7 @@ export function createLogger(opts: LoggerOptions): RootLogger {
   const limit = opts.rateLimit === undefined ? DEFAULT_RATE_LIMIT : opts.rateLimit;
   const limiter = limit === false ? null : createLimiter(limit, write, now, opts.setTimer ?? unrefTimer);
   const sink = { write, now, minRank, limiter };
-  const logger = makeLogger({}, sink);
+  const logger = makeLogger(sink);
   if (limiter !== null && (opts.flushAtExit ?? opts.write === undefined)) process.once("exit", () => limiter.flush(true));
   return {
     ...logger,
@@ -105,6 +105,17 @@ export function createLogger(opts: LoggerOptions): RootLogger {
     setLevel(level) {
       sink.minRank = LOG_LEVELS.indexOf(level);
     },
+  };
+}
+
+/** `log` with `fields` added to every line (e.g. each host's bridge lines carry `host`). */
+export function withFields(log: Logger, fields: LogFields): Logger {
+  return {
+    debug: (msg, f) => log.debug(msg, { ...fields, ...f }),
+    info: (msg, f) => log.info(msg, { ...fields, ...f }),
+    warn: (msg, f) => log.warn(msg, { ...fields, ...f }),
+    error: (msg, f) => log.error(msg, { ...fields, ...f }),
+    ...(log.enabled === undefined ? {} : { enabled: (level: LogLevel) => log.enabled?.(level) ?? true }),
   };
 }
 
@@ -127,12 +138,12 @@ interface Sink {
   limiter: Limiter | null;
 }
 
-function makeLogger(base: LogFields, sink: Sink): Logger {
+function makeLogger(sink: Sink): Logger {
   function emit(level: LogLevel, msg: string, fields?: LogFields): void {
     if (LOG_LEVELS.indexOf(level) < sink.minRank) return;
     const at = sink.now();
     if (sink.limiter !== null && !sink.limiter.admit(level, msg, at)) return;
-    sink.write(formatEvent(at, level, msg, { ...base, ...fields }));
+    sink.write(formatEvent(at, level, msg, fields ?? {}));
   }
   return {
     debug: (msg, fields) => emit("debug", msg, fields),

@@ -10,7 +10,7 @@
  */
 import type { Element } from "ltx";
 
-import type { Logger, LogFields } from "../log.ts";
+import { withFields } from "../log.ts";
 import { NS_BRIDGE } from "../xmpp/ns.ts";
 import { renderHostRefused } from "../xmpp/render.ts";
 import { type BridgePeer, type BridgePeerOptions, type BridgeStatus, createBridgePeer } from "./bridge-peer.ts";
@@ -107,15 +107,4 @@ function domainOf(jid: string): string {
   const at = jid.indexOf("@");
   const slash = jid.indexOf("/", at + 1);
   return jid.slice(at + 1, slash === -1 ? undefined : slash).toLowerCase();
-}
-
-/** A logger that adds `fields` to every line. */
-function withFields(log: Logger, fields: LogFields): Logger {
-  return {
-    debug: (msg, f) => log.debug(msg, { ...fields, ...f }),
-    info: (msg, f) => log.info(msg, { ...fields, ...f }),
-    warn: (msg, f) => log.warn(msg, { ...fields, ...f }),
-    error: (msg, f) => log.error(msg, { ...fields, ...f }),
-    enabled: log.enabled === undefined ? undefined : (level) => log.enabled?.(level) ?? true,
-  };
 }
