@@ -3,19 +3,15 @@
  * (pure). Nodes are shortened, publish-options are shown as present/absent only.
  * @module
  */
+import { agoText } from "../age.ts";
 import { shortIdentifier, shortNode } from "../http/short-node.ts";
 import type { UserViewJson } from "../http/user-json.ts";
 
 /** "3m", "2h", "4d" since `iso` (or "?" when unknown). */
 export function age(iso: string | null, now: number): string {
   if (iso === null) return "?";
-  const ms = now - Date.parse(iso);
-  if (!Number.isFinite(ms)) return "?";
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
+  const at = Date.parse(iso);
+  return Number.isFinite(now - at) ? agoText(at, now) : "?";
 }
 
 function when(iso: string | null, now: number): string {

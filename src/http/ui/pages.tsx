@@ -6,6 +6,7 @@
  */
 import type { Child } from "hono/jsx";
 
+import { agoText } from "../../age.ts";
 import type { PushTimeline, Readiness, UsersPage, UserView } from "../deps.ts";
 import { shortIdentifier, shortNode } from "../short-node.ts";
 import { CHART_CSS, PushChart } from "./chart.tsx";
@@ -21,10 +22,7 @@ export const PAGE_CSS =
 
 function when(ms: number | null, now: number): string {
   if (ms === null) return "?";
-  const s = Math.max(0, Math.round((now - ms) / 1000));
-  const ago =
-    s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`;
-  return `${new Date(ms).toISOString().slice(0, 19)}Z (${ago} ago)`;
+  return `${new Date(ms).toISOString().slice(0, 19)}Z (${agoText(ms, now)} ago)`;
 }
 
 export function Layout(props: { title: string; csrf?: string; children?: Child }) {
