@@ -9,8 +9,13 @@ import type { PushExtension } from "./pipeline.ts";
 import { isImportant } from "./importance.ts";
 import { childText } from "./xml.ts";
 
-/** Longest body kept for push_notification_with_body (app services cap payloads far below). */
+/** Longest body kept for push_notification_with_body or E1's preview (app services cap payloads far below). */
 export const MAX_QUEUED_BODY = 4096;
+
+/** A queued body's text: cut to MAX_QUEUED_BODY and copied character by character (a slice would keep the whole original text alive). */
+export function keptText(body: string): string {
+  return [...body.slice(0, MAX_QUEUED_BODY)].join("");
+}
 
 /**
  * `keepBody`: push_notification_with_body is on, so the summary will read the body (B25).
@@ -19,8 +24,7 @@ export const MAX_QUEUED_BODY = 4096;
 export function slimCopy(copy: StanzaCopy, keepBody: boolean, extensions: readonly PushExtension[] = [], config?: CoreConfig): StanzaCopy {
   const { stanza } = copy;
   const body = keepBody ? childText(stanza, "body") : null;
-  // Copied character by character: a slice would keep the whole original text alive.
-  const kept = body === null ? null : [...body.slice(0, MAX_QUEUED_BODY)].join("");
+  const kept = body === null ? null : keptText(body);
   const children: XmlNode[] = kept === null ? [] : [{ name: "body", attrs: {}, children: [kept] }];
   if (config !== undefined) keepForExtensions(stanza, extensions, config, children);
   const slim: StanzaCopy = {

@@ -7,6 +7,7 @@
 import type { XmlNode } from "../types.ts";
 import { bareKey, parseJid, resourceOf } from "../jid.ts";
 import { ENCRYPTION_MARKERS, NS_JMI_0, NS_JMI_1, proposeOf, unwrapCarbon } from "../importance.ts";
+import { keptText } from "../slim.ts";
 import { getChild, textOf } from "../xml.ts";
 
 const NS_RTP = "urn:xmpp:jingle:apps:rtp:1";
@@ -155,12 +156,9 @@ export function fitJson(payload: PushPayload, maxSize: number | null): string {
 }
 
 /** Longest body text a queued stanza keeps for the extensions (characters). */
-export const MAX_KEPT_BODY = 4096;
-
-/** A body for a queued stanza: its text cut and copied (a slice would keep the whole text alive). */
+/** A body for a queued stanza: its text cut and copied as slim.ts keeps every queued body. */
 export function keptBody(body: XmlNode): XmlNode {
-  const text = [...textOf(body).slice(0, MAX_KEPT_BODY)].join("");
-  return { name: "body", attrs: {}, children: [text] };
+  return { name: "body", attrs: {}, children: [keptText(textOf(body))] };
 }
 
 /**
