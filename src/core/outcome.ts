@@ -11,17 +11,28 @@
 import type { PendingPublish } from "./state.ts";
 import type { Action, HistoryOutcome, Trigger } from "./types.ts";
 
-const TRIGGERS: readonly Trigger[] = [
-  "offline",
-  "archive",
-  "groupchat-bare",
-  "session-queue",
-  "hibernation-start",
-  "ack-delayed",
-  "ping",
-  "recovered",
-];
-const OUTCOMES: readonly HistoryOutcome[] = ["sent", "ok", "error", "timeout", "vetoed", "retried", "retry-scheduled", "superseded"];
+// Records over the unions, so that a trigger or outcome added to types.ts and not here is a
+// compile error, not a push whose pushCounted finds no action.
+const TRIGGERS = Object.keys({
+  offline: true,
+  archive: true,
+  "groupchat-bare": true,
+  "session-queue": true,
+  "hibernation-start": true,
+  "ack-delayed": true,
+  ping: true,
+  recovered: true,
+} satisfies Record<Trigger, true>) as Trigger[];
+const OUTCOMES = Object.keys({
+  sent: true,
+  ok: true,
+  error: true,
+  timeout: true,
+  vetoed: true,
+  retried: true,
+  "retry-scheduled": true,
+  superseded: true,
+} satisfies Record<HistoryOutcome, true>) as HistoryOutcome[];
 
 /** Frozen `pushes_total` actions per trigger and outcome (a closed set: no object per push). */
 const PUSHES = new Map<Trigger, Map<HistoryOutcome, Action>>(
